@@ -1,0 +1,151 @@
+// Package store defines the ContextStore contract: where livectx keeps the
+// context (the LiveView state) of every LiveView instance.
+//
+// A store maps an instance id to a Record: named fields of encoded bytes, one
+// per top-level context key, plus a version that grows with every write.
+// Keeping fields apart is what lets an assign of one small field write only
+// that field, whatever else the context holds.
+//
+// Backends live in their own packages (memory, redisstore, boltstore) and all
+// pass the conformance suite in store/storetest. This package also holds the
+// options every backend shares (TTL, size caps, clock) and the bounded msgpack
+// codec that every decode of stored bytes goes through.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Backends wrap them (check with errors.Is) and wrap their
+// own errors with %w so the original stays reachable.
+var (
+	// ErrNotFound: no record is stored under the id, or it has expired.
+	ErrNotFound = errors.New("livectx: record not found")
+	// ErrConflict: Apply expected a version the store no longer holds;
+	// nothing was written.
+	ErrConflict = errors.New("livectx: version conflict")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("livectx: store closed")
+	// ErrTooLarge: a field, a record or the whole store would exceed its cap;
+	// nothing was written.
+	ErrTooLarge = errors.New("livectx: too large")
+	// ErrInvalidID: an id is empty or longer than MaxIDLen.
+	ErrInvalidID = errors.New("livectx: invalid id")
+	// ErrInvalidField: a field name is empty or longer than MaxFieldNameLen,
+	// or a Change both sets and deletes one field.
+	ErrInvalidField = errors.New("livectx: invalid field")
+	// ErrCorrupt: stored bytes could not be read back. Returned inside a
+	// *CorruptError that names the id and field.
+	ErrCorrupt = errors.New("livectx: corrupt stored data")
+)
+
+// Limits on names, the same in every backend.
+const (
+	// MaxIDLen is the longest id, in bytes. Ids may hold any bytes.
+	MaxIDLen = 512
+	// MaxFieldNameLen is the longest field name, in bytes.
+	MaxFieldNameLen = 256
+)
+
+// ContextStore keeps the context (the LiveView state, not a context.Context)
+// of each LiveView instance, as a Record of named fields plus a version.
+//
+// Implementations are safe for concurrent use. Every method that may do I/O
+// takes a context.Context first and returns its error, having written nothing,
+// when it is already done.
+type ContextStore interface {
+	// Load returns the record stored under id. A missing or expired record
+	// returns ErrNotFound. Load does not refresh the time to live. The
+	// returned bytes belong to the caller.
+	Load(ctx context.Context, id string) (Record, error)
+
+	// Apply writes c to the record under id atomically: all of it or, on any
+	// error, nothing. A missing (or expired) record is created with version
+	// 1; every successful Apply returns a version greater than any the record
+	// had, and refreshes its time to live. Apply does not keep c's bytes.
+	Apply(ctx context.Context, id string, c Change) (version uint64, err error)
+
+	// Delete removes the record under id. Deleting a missing record is not an
+	// error.
+	Delete(ctx context.Context, id string) error
+
+	// Touch refreshes the time to live of the record under id without
+	// writing it; a missing record returns ErrNotFound.
+	Touch(ctx context.Context, id string) error
+
+	// Close releases the store and waits for its background work. It is
+	// idempotent; every other call after it returns ErrClosed. It does not
+	// close clients or files the store was given.
+	Close() error
+}
+
+// Lister is implemented by stores that can page through the ids they hold,
+// for tools such as the livectx inspector. Find it with a type assertion.
+type Lister interface {
+	// List returns up to limit ids of live records (limit <= 0 means a
+	// backend default) starting at cursor ("" for the first page), and the
+	// cursor of the next page, "" after the last. Ids come in no particular
+	// order; a record written or removed during a listing may be listed or
+	// not, every other live id is listed once.
+	List(ctx context.Context, cursor string, limit int) (ids []string, next string, err error)
+}
+
+// Record is what a store holds for one instance.
+type Record struct {
+	// Fields maps each field name to its encoded value.
+	Fields map[string][]byte
+	// Version grows with every successful Apply.
+	Version uint64
+}
+
+// Size is the record's size as size caps count it: the lengths of every
+// field's name and value.
+func (r Record) Size() int {
+	n := 0
+	for k, v := range r.Fields {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// Change is one atomic write to a record.
+type Change struct {
+	// Set writes these fields (a nil value stores an empty value).
+	Set map[string][]byte
+	// Delete removes these fields; missing ones are ignored.
+	Delete []string
+	// Replace makes Set the whole record: every field not in Set is removed.
+	Replace bool
+	// CheckVersion makes Apply write only if the stored version equals
+	// IfVersion (0 meaning that no record is stored); otherwise it returns
+	// ErrConflict and writes nothing.
+	CheckVersion bool
+	IfVersion    uint64
+}
+
+// ValidateID returns an ErrInvalidID error unless id has 1 to MaxIDLen bytes.
+func ValidateID(id string) error {
+	if id == "" || len(id) > MaxIDLen {
+		return fmt.Errorf("%w: length %d, want 1 to %d bytes", ErrInvalidID, len(id), MaxIDLen)
+	}
+	return nil
+}
+
+// CorruptError reports stored bytes that could not be decoded. It matches
+// ErrCorrupt with errors.Is.
+type CorruptError struct {
+	ID    string
+	Field string // "" when the record as a whole is unreadable
+	Err   error
+}
+
+func (e *CorruptError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("livectx: corrupt record %q: %v", e.ID, e.Err)
+	}
+	return fmt.Sprintf("livectx: corrupt field %q of record %q: %v", e.Field, e.ID, e.Err)
+}
+
+func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
