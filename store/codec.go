@@ -1,0 +1,245 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Bounds that CheckMsgpack enforces on stored bytes before they are decoded.
+const (
+	// MaxDecodeDepth is the deepest nesting of arrays and maps a stored value
+	// may have: a scalar has depth 0, an array of scalars depth 1.
+	MaxDecodeDepth = 64
+	// MaxDecodeSize is the largest encoded value, in bytes, that Unmarshal
+	// accepts: no record may hold more.
+	MaxDecodeSize = DefaultMaxRecordSize
+)
+
+// maxPooledBuffer is the largest encode buffer Marshal keeps for reuse, so
+// that one huge value does not pin its buffer for the life of the process.
+const maxPooledBuffer = 64 << 10
+
+// encoder is a msgpack encoder writing into its own buffer, reused through
+// a sync.Pool.
+type encoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+// encoders holds idle encoders. A sync.Pool is a cache with no state a
+// caller can observe, so it is not the kind of mutable global the house
+// rules forbid.
+var encoders = sync.Pool{New: func() any {
+	e := new(encoder)
+	e.enc = msgpack.NewEncoder(&e.buf)
+	e.enc.SetSortMapKeys(true)
+	return e
+}}
+
+// Marshal returns the msgpack encoding of v, as
+// github.com/vmihailenco/msgpack/v5 encodes it (msgpack struct tags name
+// the fields), with map keys sorted so that equal values give equal bytes:
+// callers may compare encodings to decide whether a value changed. The
+// returned slice belongs to the caller. Marshal is safe for concurrent use.
+func Marshal(v any) ([]byte, error) {
+	e := encoders.Get().(*encoder)
+	e.buf.Reset()
+	if err := e.enc.Encode(v); err != nil {
+		encoders.Put(e)
+		return nil, fmt.Errorf("store: marshal %T: %w", v, err)
+	}
+	out := bytes.Clone(e.buf.Bytes())
+	if e.buf.Cap() <= maxPooledBuffer {
+		encoders.Put(e)
+	}
+	return out, nil
+}
+
+// Unmarshal decodes b, bytes read back from a store under record id and
+// field, into v, which must be a non-nil pointer.
+//
+// The bytes are untrusted. Unmarshal first checks them with CheckMsgpack,
+// then decodes them with github.com/vmihailenco/msgpack/v5. A failure of
+// either, and a panic inside the decoder, is returned as a *CorruptError
+// naming id and field (errors.Is(err, ErrCorrupt) holds); v may then be
+// partly written. Unmarshal never panics on any b, runs in time linear in
+// len(b), and allocates in proportion to len(b): at most the size of v's
+// largest element type per byte of b. Passing a v that is not a non-nil
+// pointer is a caller's error, returned as a plain error.
+//
+// Unlike msgpack.Unmarshal it does not preallocate values from msgpack's
+// per-type caches (which start a goroutine per type that never ends).
+func Unmarshal(id, field string, b []byte, v any) (err error) {
+	if rv := reflect.ValueOf(v); rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("store: unmarshal field %q of record %q: want a non-nil pointer, got %T", field, id, v)
+	}
+	if err := CheckMsgpack(b); err != nil {
+		return &CorruptError{ID: id, Field: field, Err: err}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = &CorruptError{ID: id, Field: field, Err: fmt.Errorf("msgpack: decoder panicked: %v", r)}
+		}
+	}()
+	dec := msgpack.GetDecoder()
+	dec.Reset(bytes.NewReader(b))
+	derr := dec.Decode(v)
+	// Not reached after a panic, so a decoder left in a strange state is
+	// dropped rather than reused.
+	msgpack.PutDecoder(dec)
+	if derr != nil {
+		return &CorruptError{ID: id, Field: field, Err: derr}
+	}
+	return nil
+}
+
+// CheckMsgpack reports whether b holds exactly one complete msgpack value
+// that is safe to decode: no more than MaxDecodeSize bytes; no trailing
+// bytes; every declared length of a str, bin or ext within the bytes that
+// remain; every array or map count no more than the bytes that remain (each
+// element takes at least one byte, so a decoder sizing its allocations by a
+// count stays proportional to len(b)); nesting no deeper than
+// MaxDecodeDepth; no use of the reserved code 0xc1.
+//
+// It walks b once, iteratively, without allocating (except for the error
+// it returns), so it is cheap beside a decode. It returns nil or an error
+// saying what is wrong and at which offset.
+func CheckMsgpack(b []byte) error {
+	if len(b) > MaxDecodeSize {
+		return fmt.Errorf("msgpack: %d bytes, more than the %d a value may hold", len(b), MaxDecodeSize)
+	}
+	// pending[d] counts the values still to read at nesting depth d.
+	var pending [MaxDecodeDepth + 1]uint64
+	pending[0] = 1
+	depth := 0
+	off := 0
+	for {
+		for pending[depth] == 0 {
+			if depth == 0 {
+				if off != len(b) {
+					return fmt.Errorf("msgpack: %d trailing bytes after the value, at offset %d", len(b)-off, off)
+				}
+				return nil
+			}
+			depth--
+		}
+		if off >= len(b) {
+			return fmt.Errorf("msgpack: truncated: a value expected at offset %d, the input ends", off)
+		}
+		pending[depth]--
+		h, err := readHeader(b, off)
+		if err != nil {
+			return err
+		}
+		remain := uint64(len(b) - h.body)
+		switch h.kind {
+		case kindBytes:
+			if h.n > remain {
+				return fmt.Errorf("msgpack: %s of %d bytes declared at offset %d, %d bytes remain", h.name, h.n, off, remain)
+			}
+			off = h.body + int(h.n)
+		case kindArray, kindMap:
+			elems := h.n
+			if h.kind == kindMap {
+				elems *= 2 // a key and a value per pair; n < 2^32, no overflow
+			}
+			if elems > remain {
+				unit := "elements"
+				if h.kind == kindMap {
+					unit = "pairs"
+				}
+				return fmt.Errorf("msgpack: %s of %d %s declared at offset %d, %d bytes remain", h.name, h.n, unit, off, remain)
+			}
+			if depth+1 > MaxDecodeDepth {
+				return fmt.Errorf("msgpack: %s at offset %d nested deeper than %d levels", h.name, off, MaxDecodeDepth)
+			}
+			off = h.body
+			if elems > 0 {
+				depth++
+				pending[depth] = elems
+			}
+		}
+	}
+}
+
+type kind uint8
+
+const (
+	kindBytes kind = iota // n bytes of payload follow the header
+	kindArray             // n values follow
+	kindMap               // n key/value pairs follow
+)
+
+// header is the decoded head of one msgpack value.
+type header struct {
+	kind kind
+	name string // for error messages: "str", "array", ...
+	n    uint64 // payload bytes, elements or pairs, as kind says
+	body int    // offset of the first byte after the header
+}
+
+// readHeader decodes the head of the value at b[off] (off < len(b)).
+func readHeader(b []byte, off int) (header, error) {
+	c := b[off]
+	switch {
+	case c <= 0x7f, c >= 0xe0: // positive and negative fixint
+		return header{kind: kindBytes, name: "int", body: off + 1}, nil
+	case c <= 0x8f:
+		return header{kind: kindMap, name: "map", n: uint64(c & 0x0f), body: off + 1}, nil
+	case c <= 0x9f:
+		return header{kind: kindArray, name: "array", n: uint64(c & 0x0f), body: off + 1}, nil
+	case c <= 0xbf:
+		return header{kind: kindBytes, name: "str", n: uint64(c & 0x1f), body: off + 1}, nil
+	}
+	switch c {
+	case 0xc0, 0xc2, 0xc3: // nil, false, true
+		return header{kind: kindBytes, name: "nil or bool", body: off + 1}, nil
+	case 0xc1:
+		return header{}, fmt.Errorf("msgpack: reserved code 0xc1 at offset %d", off)
+	case 0xc4, 0xc5, 0xc6:
+		return sized(b, off, kindBytes, "bin", 1<<(c-0xc4), 0)
+	case 0xc7, 0xc8, 0xc9: // the length, then a type byte it does not count
+		return sized(b, off, kindBytes, "ext", 1<<(c-0xc7), 1)
+	case 0xca:
+		return header{kind: kindBytes, name: "float32", n: 4, body: off + 1}, nil
+	case 0xcb:
+		return header{kind: kindBytes, name: "float64", n: 8, body: off + 1}, nil
+	case 0xcc, 0xcd, 0xce, 0xcf:
+		return header{kind: kindBytes, name: "uint", n: 1 << (c - 0xcc), body: off + 1}, nil
+	case 0xd0, 0xd1, 0xd2, 0xd3:
+		return header{kind: kindBytes, name: "int", n: 1 << (c - 0xd0), body: off + 1}, nil
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext: a type byte and 1 to 16 bytes
+		return header{kind: kindBytes, name: "ext", n: 1 + 1<<(c-0xd4), body: off + 1}, nil
+	case 0xd9, 0xda, 0xdb:
+		return sized(b, off, kindBytes, "str", 1<<(c-0xd9), 0)
+	case 0xdc, 0xdd:
+		return sized(b, off, kindArray, "array", 2<<(c-0xdc), 0)
+	default: // 0xde, 0xdf
+		return sized(b, off, kindMap, "map", 2<<(c-0xde), 0)
+	}
+}
+
+// sized decodes a header whose count is a big-endian integer of width bytes
+// after the code; extra bytes (an ext's type) follow the count and are
+// added to the payload.
+func sized(b []byte, off int, k kind, name string, width, extra int) (header, error) {
+	end := off + 1 + width
+	if end > len(b) {
+		return header{}, fmt.Errorf("msgpack: %s header at offset %d truncated: needs %d bytes, %d remain", name, off, 1+width, len(b)-off)
+	}
+	var n uint64
+	switch width {
+	case 1:
+		n = uint64(b[off+1])
+	case 2:
+		n = uint64(binary.BigEndian.Uint16(b[off+1:]))
+	default:
+		n = uint64(binary.BigEndian.Uint32(b[off+1:]))
+	}
+	return header{kind: k, name: name, n: n + uint64(extra), body: end}, nil
+}
