@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -37,15 +38,22 @@ type encoder struct {
 var encoders = sync.Pool{New: func() any {
 	e := new(encoder)
 	e.enc = msgpack.NewEncoder(&e.buf)
-	e.enc.SetSortMapKeys(true)
 	return e
 }}
 
 // Marshal returns the msgpack encoding of v, as
 // github.com/vmihailenco/msgpack/v5 encodes it (msgpack struct tags name
-// the fields), with map keys sorted so that equal values give equal bytes:
-// callers may compare encodings to decide whether a value changed. The
-// returned slice belongs to the caller. Marshal is safe for concurrent use.
+// the fields), made canonical: the entries of every map, and of every struct
+// encoded as a map, are ordered by the bytes of their encoded keys. So equal
+// values give equal bytes, whatever the map types (msgpack's own
+// SetSortMapKeys sorts only map[string]string, map[string]bool and
+// map[string]any), and callers may compare encodings to decide whether a
+// value changed.
+//
+// Marshal refuses, with an error, a value that Unmarshal would refuse
+// (nested deeper than MaxDecodeDepth, larger than MaxDecodeSize), so nothing
+// it returns fails to read back. The returned slice belongs to the caller.
+// Marshal is safe for concurrent use.
 func Marshal(v any) ([]byte, error) {
 	e := encoders.Get().(*encoder)
 	e.buf.Reset()
@@ -53,11 +61,71 @@ func Marshal(v any) ([]byte, error) {
 		encoders.Put(e)
 		return nil, fmt.Errorf("store: marshal %T: %w", v, err)
 	}
-	out := bytes.Clone(e.buf.Bytes())
+	raw := e.buf.Bytes()
+	if err := CheckMsgpack(raw); err != nil {
+		encoders.Put(e)
+		return nil, fmt.Errorf("store: marshal %T: %w", v, err)
+	}
+	out, _ := canon(make([]byte, 0, len(raw)), raw, 0)
 	if e.buf.Cap() <= maxPooledBuffer {
 		encoders.Put(e)
 	}
 	return out, nil
+}
+
+// entry locates one encoded map entry: its key at [key, val), its value at
+// [val, end).
+type entry struct{ key, val, end int }
+
+// canon appends to dst the value at b[off:], with the entries of each map
+// ordered by their key bytes (then their value bytes, for keys that encode
+// alike), and returns dst and the offset after the value. b must have passed
+// CheckMsgpack, which also bounds the recursion by MaxDecodeDepth.
+func canon(dst, b []byte, off int) ([]byte, int) {
+	h, _ := readHeader(b, off)
+	if h.kind == kindBytes {
+		end := h.body + int(h.n)
+		return append(dst, b[off:end]...), end
+	}
+	dst = append(dst, b[off:h.body]...)
+	off = h.body
+	if h.kind == kindArray {
+		for range h.n {
+			dst, off = canon(dst, b, off)
+		}
+		return dst, off
+	}
+	start := len(dst)
+	var small [16]entry
+	entries := small[:0]
+	sorted := true
+	for i := range h.n {
+		k := len(dst)
+		dst, off = canon(dst, b, off)
+		v := len(dst)
+		dst, off = canon(dst, b, off)
+		entries = append(entries, entry{k, v, len(dst)})
+		if i > 0 && compareEntries(dst, entries[i-1], entries[i]) > 0 {
+			sorted = false
+		}
+	}
+	if sorted {
+		return dst, off
+	}
+	slices.SortFunc(entries, func(x, y entry) int { return compareEntries(dst, x, y) })
+	unsorted := bytes.Clone(dst[start:])
+	dst = dst[:start]
+	for _, e := range entries {
+		dst = append(dst, unsorted[e.key-start:e.end-start]...)
+	}
+	return dst, off
+}
+
+func compareEntries(b []byte, x, y entry) int {
+	if c := bytes.Compare(b[x.key:x.val], b[y.key:y.val]); c != 0 {
+		return c
+	}
+	return bytes.Compare(b[x.val:x.end], b[y.val:y.end])
 }
 
 // Unmarshal decodes b, bytes read back from a store under record id and
