@@ -84,9 +84,11 @@ type ContextStore interface {
 // Lister is implemented by stores that can page through the ids they hold,
 // for tools such as the livectx inspector. Find it with a type assertion.
 type Lister interface {
-	// List returns up to limit ids of live records (limit <= 0 means a
-	// backend default) starting at cursor ("" for the first page), and the
-	// cursor of the next page, "" after the last. Ids come in no particular
+	// List returns a page of ids of live records starting at cursor (""
+	// for the first page), and the cursor of the next page, "" after the
+	// last. limit is the page size a backend aims at (<= 0: its default);
+	// a page may be shorter or, where the server decides (Redis SCAN),
+	// somewhat longer. Ids come in no particular
 	// order; a record written or removed during a listing may be listed or
 	// not, every other live id is listed once.
 	List(ctx context.Context, cursor string, limit int) (ids []string, next string, err error)
