@@ -98,3 +98,11 @@ func TestMaxBytesRefusesInsteadOfEvicting(t *testing.T) {
 		t.Fatalf("store holds %d bytes, want 100", bytes)
 	}
 }
+
+func TestCloseStopsTheSweeper(t *testing.T) {
+	s := memory.New(memory.WithSweepInterval(time.Millisecond))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t)
+}
