@@ -1,24 +1,576 @@
 package store_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/livectx/livectx/store"
 )
 
-func TestSmoke(t *testing.T) {
-	b, err := store.Marshal(map[string]any{"b": 1, "a": []any{"x", 2.5}})
+// nested returns depth one-element arrays around a nil.
+func nested(depth int) []byte {
+	return append(bytes.Repeat([]byte{0x91}, depth), 0xc0)
+}
+
+// hostile are stored bytes that Unmarshal must refuse, each with a piece of
+// the error it must give.
+var hostile = []struct {
+	name string
+	b    []byte
+	want string
+}{
+	{"a str32 declaring 4 GiB with 3 bytes", []byte{0xdb, 0xff, 0xff, 0xff, 0xff, 'a', 'b', 'c'}, "str of 4294967295 bytes declared at offset 0, 3 bytes remain"},
+	{"a bin32 declaring 4 GiB with 1 byte", []byte{0xc6, 0xff, 0xff, 0xff, 0xff, 0x00}, "bin of 4294967295 bytes declared"},
+	{"a bin32 declaring 100 MB with 5 bytes", []byte{0xc6, 0x05, 0xf5, 0xe1, 0x00, 1, 2, 3, 4, 5}, "bin of 100000000 bytes declared"},
+	{"an ext32 declaring 4 GiB", []byte{0xc9, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00}, "ext of 4294967295 bytes declared at offset 0, 1 bytes remain"},
+	{"an ext8 longer than its bytes", []byte{0xc7, 0x05, 0x01, 0x00}, "ext of 5 bytes declared at offset 0, 1 bytes remain"},
+	{"a fixext1 without its type", []byte{0xd4}, "ext header at offset 0 truncated"},
+	{"an ext8 without its type", []byte{0xc7, 0x00}, "ext header at offset 0 truncated: needs 3 bytes, 2 remain"},
+	{"a fixext16 with 3 bytes", []byte{0xd8, 0x01, 0x00, 0x00}, "ext of 16 bytes declared at offset 0, 2 bytes remain"},
+	{"an array32 of 4 billion elements in 3 bytes", []byte{0xdd, 0xff, 0xff, 0xff, 0xff, 1, 2, 3}, "array of 4294967295 elements declared at offset 0, 3 bytes remain"},
+	{"an array16 inside an array, longer than its bytes", []byte{0x91, 0xdc, 0xff, 0xff, 0xc0}, "array of 65535 elements declared at offset 1, 1 bytes remain"},
+	{"a map32 of 4 billion pairs in 2 bytes", []byte{0xdf, 0xff, 0xff, 0xff, 0xff, 1, 2}, "map of 4294967295 pairs declared at offset 0, 2 bytes remain"},
+	{"a map16 whose pairs need more bytes than remain", []byte{0xde, 0x00, 0x03, 1, 2, 3, 4, 5}, "map of 3 pairs declared"},
+	{"nesting 100000 levels deep", nested(100_000), "nested deeper than 64 levels"},
+	{"nesting one level too deep", nested(store.MaxDecodeDepth + 1), "nested deeper than 64 levels"},
+	{"an empty map one level too deep", append(bytes.Repeat([]byte{0x91}, store.MaxDecodeDepth), 0x80), "nested deeper than 64 levels"},
+	{"no bytes at all", []byte{}, "a value expected at offset 0"},
+	{"a float64 cut short", []byte{0xcb, 0x40, 0x09}, "float64 of 8 bytes declared at offset 0, 2 bytes remain"},
+	{"a str16 header cut short", []byte{0xda, 0x00}, "str header at offset 0 truncated"},
+	{"an array missing its last element", []byte{0x92, 0x01}, "array of 2 elements declared"},
+	{"a map missing its last value", []byte{0x82, 0xa1, 'a', 0x01, 0xa1, 'b'}, "a value expected at offset 6"},
+	{"trailing bytes after an int", []byte{0x01, 0x02}, "1 trailing bytes after the value, at offset 1"},
+	{"trailing bytes after a map", []byte{0x81, 0xa1, 'a', 0x01, 0xff, 0xff}, "2 trailing bytes"},
+	{"the reserved code 0xc1", []byte{0xc1}, "reserved code 0xc1 at offset 0"},
+	{"the reserved code 0xc1 inside an array", []byte{0x92, 0x01, 0xc1}, "reserved code 0xc1 at offset 2"},
+	{"a value larger than MaxDecodeSize", binOf(store.MaxDecodeSize), "more than the 33554432 a value may hold"},
+}
+
+// binOf returns a well-formed bin32 of n zero bytes.
+func binOf(n int) []byte {
+	b := make([]byte, 5+n)
+	b[0] = 0xc6
+	b[1], b[2], b[3], b[4] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+	return b
+}
+
+type small struct {
+	Name  string         `msgpack:"name"`
+	N     int            `msgpack:"n"`
+	Tags  []string       `msgpack:"tags"`
+	Score map[string]int `msgpack:"score"`
+}
+
+func TestUnmarshalRefusesHostileBytes(t *testing.T) {
+	for _, tc := range hostile {
+		t.Run(tc.name+" is corrupt", func(t *testing.T) {
+			if err := store.CheckMsgpack(tc.b); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("CheckMsgpack = %v, want an error containing %q", err, tc.want)
+			}
+			for _, v := range []any{new(any), new(small), new([]byte), new(string)} {
+				err := store.Unmarshal("rec-1", "field-a", tc.b, v)
+				assertCorrupt(t, err, "rec-1", "field-a")
+				if !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("into %T: error %q does not contain %q", v, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func assertCorrupt(t *testing.T, err error, id, field string) {
+	t.Helper()
+	if !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("error %v is not ErrCorrupt", err)
+	}
+	var ce *store.CorruptError
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v is not a *CorruptError", err)
+	}
+	if ce.ID != id || ce.Field != field {
+		t.Errorf("CorruptError names record %q field %q, want %q %q", ce.ID, ce.Field, id, field)
+	}
+	if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("%q", id)) || !strings.Contains(msg, fmt.Sprintf("%q", field)) {
+		t.Errorf("message %q does not name record and field", msg)
+	}
+}
+
+func TestCheckMsgpackAcceptsValuesAtTheLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"nesting exactly MaxDecodeDepth deep", nested(store.MaxDecodeDepth)},
+		{"an empty map exactly MaxDecodeDepth deep", append(bytes.Repeat([]byte{0x91}, store.MaxDecodeDepth-1), 0x80)},
+		{"an array32 whose count equals the bytes remaining", []byte{0xdd, 0, 0, 0, 3, 1, 2, 3}},
+		{"a map16 whose pairs fill the bytes remaining", []byte{0xde, 0, 2, 1, 2, 3, 4}},
+		{"a str8 ending at the last byte", []byte{0xd9, 2, 'h', 'i'}},
+		{"an ext8 with its type and data", []byte{0xc7, 2, 5, 'h', 'i'}},
+		{"a timestamp fixext8", []byte{0xd7, 0xff, 0, 0, 0, 0, 0, 0, 0, 1}},
+		{"a value of exactly MaxDecodeSize bytes", binOf(store.MaxDecodeSize - 5)},
+	} {
+		t.Run(tc.name+" passes", func(t *testing.T) {
+			if err := store.CheckMsgpack(tc.b); err != nil {
+				t.Fatalf("CheckMsgpack = %v, want nil", err)
+			}
+		})
+	}
+}
+
+func TestUnmarshalReportsDecodeErrorsAsCorrupt(t *testing.T) {
+	b, err := store.Marshal("not a number")
 	if err != nil {
 		t.Fatal(err)
 	}
+	var n int
+	assertCorrupt(t, store.Unmarshal("rec", "count", b, &n), "rec", "count")
+
+	// A timestamp extension of a length msgpack does not know.
+	assertCorrupt(t, store.Unmarshal("rec", "at", []byte{0xd5, 0xff, 0, 0}, new(time.Time)), "rec", "at")
+}
+
+type panicky struct{}
+
+func (*panicky) DecodeMsgpack(*msgpack.Decoder) error { panic("boom") }
+
+func TestUnmarshalTurnsADecoderPanicIntoCorrupt(t *testing.T) {
+	err := store.Unmarshal("rec", "p", []byte{0x01}, new(panicky))
+	assertCorrupt(t, err, "rec", "p")
+	if !strings.Contains(err.Error(), "boom") {
+		t.Errorf("error %q does not carry the panic", err)
+	}
+}
+
+func TestUnmarshalRefusesANonPointerAsACallerError(t *testing.T) {
+	for _, v := range []any{nil, 0, small{}, (*small)(nil)} {
+		err := store.Unmarshal("rec", "f", []byte{0x01}, v)
+		if err == nil || errors.Is(err, store.ErrCorrupt) {
+			t.Errorf("Unmarshal into %T = %v, want a non-corrupt error", v, err)
+		}
+	}
+}
+
+type profile struct {
+	Name     string            `msgpack:"name"`
+	Age      int               `msgpack:"age"`
+	Ratio    float64           `msgpack:"ratio"`
+	Tags     []string          `msgpack:"tags"`
+	Prefs    map[string]string `msgpack:"prefs"`
+	Counts   map[string]int    `msgpack:"counts"`
+	Friends  []friend          `msgpack:"friends"`
+	Avatar   []byte            `msgpack:"avatar"`
+	Joined   time.Time         `msgpack:"joined"`
+	Optional *friend           `msgpack:"optional,omitempty"`
+}
+
+type friend struct {
+	ID    uint64 `msgpack:"id"`
+	Close bool   `msgpack:"close"`
+}
+
+func sampleProfile() profile {
+	return profile{
+		Name:    "Ada",
+		Age:     36,
+		Ratio:   0.25,
+		Tags:    []string{"math", "engines", ""},
+		Prefs:   map[string]string{"theme": "dark", "lang": "en"},
+		Counts:  map[string]int{"a": 1, "b": -2, "c": math.MaxInt64},
+		Friends: []friend{{ID: 1, Close: true}, {ID: math.MaxUint64}},
+		Avatar:  []byte{0, 1, 2, 0xc1},
+		Joined:  time.Date(1843, 7, 1, 12, 30, 0, 123456789, time.UTC),
+	}
+}
+
+// roundTrip marshals v, unmarshals into a new T and compares. Times come
+// back in time.Local, as msgpack decodes them, so they compare with Equal.
+func roundTrip[T any](v T) func(t *testing.T) {
+	return func(t *testing.T) {
+		b, err := store.Marshal(v)
+		if err != nil {
+			t.Fatalf("Marshal: %v", err)
+		}
+		var got T
+		if err := store.Unmarshal("rec", "f", b, &got); err != nil {
+			t.Fatalf("Unmarshal: %v", err)
+		}
+		if !reflect.DeepEqual(inUTC(got), inUTC(v)) {
+			t.Errorf("got %#v, want %#v", got, v)
+		}
+	}
+}
+
+// inUTC returns v with its times, at the top level or in a profile, in UTC.
+func inUTC(v any) any {
+	switch v := v.(type) {
+	case time.Time:
+		return v.UTC()
+	case profile:
+		v.Joined = v.Joined.UTC()
+		return v
+	}
+	return v
+}
+
+func TestMarshalAndUnmarshalRoundTrip(t *testing.T) {
+	t.Run("a struct with msgpack tags, nested structs, maps, bytes and a time", roundTrip(sampleProfile()))
+	p := sampleProfile()
+	p.Optional = &friend{ID: 7}
+	t.Run("a struct with an optional pointer set", roundTrip(p))
+	t.Run("a map of strings to ints", roundTrip(map[string]int{"x": 1, "y": 2, "z": 3}))
+	t.Run("a map of ints to strings", roundTrip(map[int]string{3: "c", 1: "a", 2: "b"}))
+	t.Run("a slice of strings", roundTrip([]string{"a", "", "ccc"}))
+	t.Run("an empty slice", roundTrip([]int{}))
+	t.Run("a nested map of any", roundTrip(map[string]any{"a": map[string]any{"b": []any{"c", true, nil}}}))
+	t.Run("a time", roundTrip(time.Date(2026, 11, 28, 4, 20, 0, 1, time.UTC)))
+	t.Run("a zero int", roundTrip(0))
+	t.Run("an empty string", roundTrip(""))
+	t.Run("a long string", roundTrip(strings.Repeat("é", 70_000)))
+	t.Run("a slice nested to the depth limit", roundTrip(nestedSlice(store.MaxDecodeDepth)))
+}
+
+// nestedSlice returns depth nested []any around a nil.
+func nestedSlice(depth int) any {
 	var v any
-	if err := store.Unmarshal("id", "f", b, &v); err != nil {
+	for range depth {
+		v = []any{v}
+	}
+	return v
+}
+
+func TestMarshalIsDeterministic(t *testing.T) {
+	many := map[string]int{}
+	manyBackwards := map[string]int{}
+	for i := range 200 {
+		many[fmt.Sprint("key", i)] = i
+	}
+	for i := 199; i >= 0; i-- {
+		manyBackwards[fmt.Sprint("key", i)] = i
+	}
+	for _, tc := range []struct {
+		name string
+		a, b any
+	}{
+		{"maps of strings to ints built in opposite orders", many, manyBackwards},
+		{"maps of ints to strings", map[int]string{1: "a", 2: "b", 3: "c", 4: "d", 5: "e"}, map[int]string{5: "e", 4: "d", 3: "c", 2: "b", 1: "a"}},
+		{"maps of any nested in maps", map[string]any{"m": many, "n": map[string]any{"x": 1, "y": 2}}, map[string]any{"n": map[string]any{"y": 2, "x": 1}, "m": manyBackwards}},
+		{"structs holding maps", profile{Counts: many}, profile{Counts: manyBackwards}},
+		{"maps of structs", map[string]friend{"a": {ID: 1}, "b": {ID: 2}, "c": {ID: 3}}, map[string]friend{"c": {ID: 3}, "b": {ID: 2}, "a": {ID: 1}}},
+	} {
+		t.Run(tc.name+" encode to the same bytes every time", func(t *testing.T) {
+			want, err := store.Marshal(tc.a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 50 {
+				v := tc.a
+				if i%2 == 1 {
+					v = tc.b
+				}
+				got, err := store.Marshal(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("encoding %d differs:\n got %x\nwant %x", i, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestMarshalGivesTheCallerItsOwnBytes(t *testing.T) {
+	a, err := store.Marshal("first")
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%x %v", b, v)
-	for _, h := range [][]byte{{0xdd, 0xff, 0xff, 0xff, 0xff, 1, 2, 3}, {0xc1}, {1, 2}, {0x92, 1}, {0xc6, 0xff, 0xff, 0xff, 0xff}} {
-		err := store.Unmarshal("id", "f", h, &v)
-		t.Log(err, errors.Is(err, store.ErrCorrupt))
+	want := bytes.Clone(a)
+	for range 10 {
+		if _, err := store.Marshal("second value, longer than the first"); err != nil {
+			t.Fatal(err)
+		}
 	}
+	if !bytes.Equal(a, want) {
+		t.Fatalf("an earlier result changed to %x, want %x", a, want)
+	}
+}
+
+func TestMarshalRefusesWhatUnmarshalWouldRefuse(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		v    any
+	}{
+		{"a value nested deeper than MaxDecodeDepth", nestedSlice(store.MaxDecodeDepth + 1)},
+		{"a value larger than MaxDecodeSize", make([]byte, store.MaxDecodeSize)},
+		{"a value msgpack cannot encode", make(chan int)},
+	} {
+		t.Run(tc.name+" is an error", func(t *testing.T) {
+			if b, err := store.Marshal(tc.v); err == nil {
+				t.Fatalf("Marshal gave %d bytes and no error", len(b))
+			}
+		})
+	}
+}
+
+// allocated returns the bytes that f allocates on the heap.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestPlainMsgpackAllocatesByDeclaredLength shows what the check prevents:
+// msgpack.Unmarshal sizes a []any by the count an array declares, so five
+// bytes declaring 6.3 million elements cost 100 MB. 100 MB is bounded and
+// the memory limit makes the collector hand it back at once; a count of
+// 2^32-1 would cost 64 GiB, which is why the demonstration stops here.
+func TestPlainMsgpackAllocatesByDeclaredLength(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates 100 MB")
+	}
+	old := debug.SetMemoryLimit(1 << 30)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+
+	b := []byte{0xdd, 0x00, 0x60, 0x00, 0x00} // array32 of 6,291,456 elements, none present
+	var plain, safe any
+	plainAlloc := allocated(func() { _ = msgpack.Unmarshal(b, &plain) })
+	safeAlloc := allocated(func() { assertCorrupt(t, store.Unmarshal("rec", "f", b, &safe), "rec", "f") })
+	runtime.GC()
+	t.Logf("5 hostile bytes: msgpack.Unmarshal allocated %d bytes, store.Unmarshal %d", plainAlloc, safeAlloc)
+	if plainAlloc < 100e6 {
+		t.Errorf("msgpack.Unmarshal allocated only %d bytes; the demonstration no longer holds", plainAlloc)
+	}
+	if safeAlloc > 4<<10 {
+		t.Errorf("store.Unmarshal allocated %d bytes, want under 4 KiB", safeAlloc)
+	}
+}
+
+// Allocation bound of one Unmarshal of n bytes: allocPerByte*n + allocBase.
+//
+// Measured (TestUnmarshalAllocatesInProportion logs the figures): decoding
+// into any costs at most about 170 bytes per input byte, for arrays of maps
+// of one entry nested to the depth limit (each 2-byte "81 a0" becomes a
+// map[string]any of about 340 bytes); plain scalars cost 4 to 16, empty
+// containers 40 to 64. allocPerByte leaves 1.5x room over that worst
+// shape. allocBase covers what any call may allocate once: a decoder for
+// the pool, msgpack's per-type field cache on first use of a struct, an
+// error message.
+const (
+	allocPerByte = 256
+	allocBase    = 64 << 10
+)
+
+// arrayOf returns an array32 holding n copies of the encoded elem.
+func arrayOf(n int, elem []byte) []byte {
+	b := []byte{0xdd, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+	for range n {
+		b = append(b, elem...)
+	}
+	return b
+}
+
+// expensive are well-formed inputs that cost the most to decode per byte:
+// the allocation bound's measurement.
+func expensive() []struct {
+	name string
+	b    []byte
+} {
+	deepMaps := append(bytes.Repeat([]byte{0x81, 0xa0}, store.MaxDecodeDepth-1), 0xc0)
+	tags := []byte{0x81, 0xa4, 't', 'a', 'g', 's'}
+	tags = append(tags, arrayOf(5000, []byte{0xa0})...)
+	score := []byte{0x81, 0xa5, 's', 'c', 'o', 'r', 'e', 0xde, 0x13, 0x88} // 5000 pairs
+	for i := range 5000 {
+		score = append(score, 0xa2, byte(i>>8), byte(i), 0x01)
+	}
+	return []struct {
+		name string
+		b    []byte
+	}{
+		{"maps of one entry", arrayOf(5000, []byte{0x81, 0xa0, 0xc0})},
+		{"maps of one entry nested to the depth limit", arrayOf(50, deepMaps)},
+		{"maps holding empty maps", arrayOf(5000, []byte{0x81, 0xa0, 0x80})},
+		{"empty maps", arrayOf(5000, []byte{0x80})},
+		{"empty arrays", arrayOf(5000, []byte{0x90})},
+		{"arrays of one nil", arrayOf(5000, []byte{0x91, 0xc0})},
+		{"nils", arrayOf(5000, []byte{0xc0})},
+		{"one-byte strings", arrayOf(5000, []byte{0xa1, 'a'})},
+		{"timestamps", arrayOf(5000, []byte{0xd6, 0xff, 0, 0, 0, 1})},
+		{"a struct's slice of empty strings", tags},
+		{"a struct's map of distinct keys", score},
+		{"a map declaring many pairs that repeat one key", append([]byte{0xde, 0x13, 0x88}, bytes.Repeat([]byte{0xa0, 0xc0}, 5000)...)},
+	}
+}
+
+func TestUnmarshalAllocatesInProportion(t *testing.T) {
+	for _, tc := range expensive() {
+		t.Run(tc.name+" stays within the bound", func(t *testing.T) {
+			for _, fresh := range []func() any{func() any { return new(any) }, func() any { return new(small) }} {
+				_ = store.Unmarshal("rec", "f", tc.b, fresh()) // warm the type caches
+				v := fresh()
+				var err error
+				n := allocated(func() { err = store.Unmarshal("rec", "f", tc.b, v) })
+				t.Logf("into %T: %d bytes for %d (%.1f per byte), error %v", v, n, len(tc.b), float64(n)/float64(len(tc.b)), err)
+				if limit := uint64(allocPerByte*len(tc.b) + allocBase); n > limit {
+					t.Errorf("into %T: allocated %d bytes for %d, bound %d", v, n, len(tc.b), limit)
+				}
+			}
+		})
+	}
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	for _, tc := range hostile {
+		if len(tc.b) <= 1<<20 {
+			f.Add(tc.b)
+		}
+	}
+	for _, tc := range expensive() {
+		f.Add(tc.b)
+	}
+	for _, v := range []any{
+		sampleProfile(),
+		small{Name: "n", N: -3, Tags: []string{"a", "b"}, Score: map[string]int{"x": 1, "y": 2}},
+		map[string]any{"a": []any{1, "b", 2.5, true, nil, []byte{1}}, "t": time.Unix(1, 2)},
+		nestedSlice(store.MaxDecodeDepth),
+	} {
+		b, err := store.Marshal(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("a panic escaped: %v", r)
+			}
+		}()
+		var decoded any
+		for _, v := range []any{&decoded, new(small)} {
+			var err error
+			n := allocated(func() { err = store.Unmarshal("fuzz", "f", b, v) })
+			if limit := uint64(allocPerByte*len(b) + allocBase); n > limit {
+				t.Fatalf("into %T: allocated %d bytes for %d input bytes, bound %d", v, n, len(b), limit)
+			}
+			if err != nil {
+				var ce *store.CorruptError
+				if !errors.As(err, &ce) || ce.ID != "fuzz" || ce.Field != "f" {
+					t.Fatalf("into %T: error %v is not a CorruptError naming the record", v, err)
+				}
+				continue
+			}
+			if cerr := store.CheckMsgpack(b); cerr != nil {
+				t.Fatalf("into %T: decoded bytes that CheckMsgpack refuses: %v", v, cerr)
+			}
+		}
+		if store.CheckMsgpack(b) != nil || decoded == nil && !bytes.Equal(b, []byte{0xc0}) {
+			return // refused, or failed to decode into any
+		}
+		// What decodes re-encodes, and the encoding is canonical: decoding
+		// and encoding it again gives the same bytes.
+		enc, err := store.Marshal(decoded)
+		if err != nil {
+			t.Fatalf("Marshal of decoded %#v: %v", decoded, err)
+		}
+		var again any
+		if err := store.Unmarshal("fuzz", "f", enc, &again); err != nil {
+			t.Fatalf("Unmarshal of Marshal's output %x: %v", enc, err)
+		}
+		enc2, err := store.Marshal(again)
+		if err != nil {
+			t.Fatalf("second Marshal: %v", err)
+		}
+		if !bytes.Equal(enc, enc2) {
+			t.Fatalf("Marshal is not canonical:\n first %x\nsecond %x", enc, enc2)
+		}
+	})
+}
+
+// typical returns a profile whose encoding is about 1 KiB.
+func typical(tb testing.TB) (profile, []byte) {
+	p := sampleProfile()
+	for i := range 12 {
+		p.Tags = append(p.Tags, fmt.Sprintf("tag-number-%d", i))
+		p.Friends = append(p.Friends, friend{ID: uint64(i) << 40, Close: i%2 == 0})
+		p.Counts[fmt.Sprintf("counter-%d", i)] = i * 1000
+	}
+	p.Avatar = bytes.Repeat([]byte{0xab}, 300)
+	b, err := store.Marshal(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p, b
+}
+
+func TestTypicalValueIsAboutOneKiB(t *testing.T) {
+	if _, b := typical(t); len(b) < 900 || len(b) > 1200 {
+		t.Errorf("typical value encodes to %d bytes, want about 1 KiB", len(b))
+	}
+}
+
+func BenchmarkUnmarshal(b *testing.B) {
+	_, enc := typical(b)
+	b.Run("store.Unmarshal", func(b *testing.B) {
+		b.SetBytes(int64(len(enc)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var p profile
+			if err := store.Unmarshal("rec", "f", enc, &p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("msgpack.Unmarshal", func(b *testing.B) {
+		b.SetBytes(int64(len(enc)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var p profile
+			if err := msgpack.Unmarshal(enc, &p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("CheckMsgpack", func(b *testing.B) {
+		b.SetBytes(int64(len(enc)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := store.CheckMsgpack(enc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkMarshal(b *testing.B) {
+	p, enc := typical(b)
+	b.Run("store.Marshal", func(b *testing.B) {
+		b.SetBytes(int64(len(enc)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := store.Marshal(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("msgpack.Marshal", func(b *testing.B) {
+		b.SetBytes(int64(len(enc)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := msgpack.Marshal(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
