@@ -1,0 +1,795 @@
+// Package boltstore is the bbolt backend of livectx: the contexts (LiveView
+// states) of a single server kept in one file that survives restarts and
+// crashes.
+//
+// # Layout
+//
+// Everything lives under one top-level bucket (WithBucket, default "livectx"),
+// so applications can share a file by choosing different names. It holds two
+// nested buckets:
+//
+//	records: u16be(len(id)) id              -> metadata (format 1, version, expiry, size)
+//	         u16be(len(id)) id  field name  -> the field's bytes
+//	expiry:  u64be(expiry) id               -> empty
+//
+// The length prefix maps every id, whatever bytes it holds, to keys no other
+// id can reach, and puts a record's metadata just before its fields, so Load
+// is one seek and a short scan. Each field is its own key: an Apply that sets
+// one field writes that field and the metadata, whatever else the record
+// holds. Versions are stored, so they survive reopening.
+//
+// # Expiry
+//
+// With a TTL, Apply and Touch store the record's expiry time in its metadata
+// and move its entry in the expiry index. A record past its expiry reads as
+// missing at once. A background sweeper (WithSweepInterval) deletes expired
+// records in transactions of at most a thousand records, walking the index
+// from its oldest entry and stopping at the first that has not expired, so a
+// sweep costs only what has expired. Close stops the sweeper and waits for it.
+//
+// # Durability and ownership
+//
+// Writes are fsynced before Apply returns (bbolt's default). Concurrent writes
+// are coalesced into shared transactions with bbolt's DB.Batch, so many
+// goroutines share few fsyncs; a lone writer commits at once. Open owns the
+// file it opens and Close closes it; New uses a *bbolt.DB the caller owns and
+// Close leaves it open.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/livectx/livectx/store"
+)
+
+// Defaults of this package's options.
+const (
+	DefaultBucket        = "livectx"
+	DefaultOpenTimeout   = 5 * time.Second
+	DefaultSweepInterval = time.Minute
+)
+
+// Both ends of the sweeper's and List's bounds.
+const (
+	sweepBatch       = 1000 // records deleted per sweep transaction
+	defaultListLimit = 1000
+)
+
+var (
+	recordsBucket = []byte("records")
+	expiryBucket  = []byte("expiry")
+)
+
+type (
+	bucketKey        struct{}
+	openTimeoutKey   struct{}
+	sweepIntervalKey struct{}
+)
+
+// WithBucket names the top-level bucket that holds the store (default
+// DefaultBucket). Two stores with different buckets can share one file.
+func WithBucket(name string) store.Option { return store.WithBackendValue(bucketKey{}, name) }
+
+// WithOpenTimeout bounds how long Open waits for the file lock another
+// process holds (default DefaultOpenTimeout; zero or less means the default).
+// New ignores it.
+func WithOpenTimeout(d time.Duration) store.Option {
+	return store.WithBackendValue(openTimeoutKey{}, d)
+}
+
+// WithSweepInterval sets how often the sweeper deletes expired records
+// (default DefaultSweepInterval; zero or less means the default). Expired
+// records read as missing whether or not they were swept.
+func WithSweepInterval(d time.Duration) store.Option {
+	return store.WithBackendValue(sweepIntervalKey{}, d)
+}
+
+// Store is a store.ContextStore and a store.Lister on a bbolt file. It is
+// safe for concurrent use.
+type Store struct {
+	db      *bbolt.DB
+	ownsDB  bool
+	cfg     *store.Config
+	bucket  []byte
+	writers atomic.Int64 // Apply, Touch and Delete calls in flight
+
+	mu     sync.RWMutex // held for reading by every call, for writing by Close
+	closed bool
+
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+var (
+	_ store.ContextStore = (*Store)(nil)
+	_ store.Lister       = (*Store)(nil)
+)
+
+// Open opens (creating it if needed) the bbolt file at path and returns a
+// store that owns it: Close closes the file. If another process holds the
+// file, Open fails once the open timeout has passed; a corrupt or truncated
+// file is an error.
+func Open(path string, opts ...store.Option) (*Store, error) {
+	cfg := store.NewConfig(opts...)
+	timeout := store.BackendValue(cfg, openTimeoutKey{}, DefaultOpenTimeout)
+	if timeout <= 0 {
+		timeout = DefaultOpenTimeout
+	}
+	db, err := openDB(path, timeout)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newStore(db, cfg, true)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openDB opens the file, turning a lock timeout into a clear error and a
+// fault or panic on a damaged file into an error.
+func openDB(path string, timeout time.Duration) (db *bbolt.DB, err error) {
+	err = guard(func() error {
+		var err error
+		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
+		return err
+	})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("boltstore: open %q: the file is locked by another process (waited %v): %w", path, timeout, err)
+	case err != nil:
+		if db != nil {
+			db.Close()
+		}
+		return nil, fmt.Errorf("boltstore: open %q: %w", path, err)
+	}
+	// bbolt maps pages past the end of a truncated file without complaint;
+	// reading them would fault.
+	info, err := os.Stat(path)
+	if err == nil {
+		err = db.View(func(tx *bbolt.Tx) error {
+			if tx.Size() > info.Size() {
+				return fmt.Errorf("file is truncated: %d bytes, its pages need %d", info.Size(), tx.Size())
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: open %q: %w", path, err)
+	}
+	return db, nil
+}
+
+// New returns a store on db, which the caller owns: Close leaves it open, and
+// the caller closes it after closing the store. db must be writable. New
+// creates the store's bucket if needed.
+func New(db *bbolt.DB, opts ...store.Option) (*Store, error) {
+	return newStore(db, store.NewConfig(opts...), false)
+}
+
+func newStore(db *bbolt.DB, cfg *store.Config, owns bool) (*Store, error) {
+	s := &Store{
+		db:     db,
+		ownsDB: owns,
+		cfg:    cfg,
+		bucket: []byte(store.BackendValue(cfg, bucketKey{}, DefaultBucket)),
+		stop:   make(chan struct{}),
+	}
+	if len(s.bucket) == 0 {
+		return nil, errors.New("boltstore: empty bucket name")
+	}
+	err := guard(func() error {
+		return db.Update(func(tx *bbolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists(s.bucket)
+			if err != nil {
+				return err
+			}
+			if _, err := b.CreateBucketIfNotExists(recordsBucket); err != nil {
+				return err
+			}
+			_, err = b.CreateBucketIfNotExists(expiryBucket)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: create bucket %q: %w", s.bucket, err)
+	}
+	interval := store.BackendValue(cfg, sweepIntervalKey{}, DefaultSweepInterval)
+	if interval <= 0 {
+		interval = DefaultSweepInterval
+	}
+	s.done.Add(1)
+	go s.sweepLoop(interval)
+	return s, nil
+}
+
+// Close stops the sweeper, waits for it and for calls in flight, and closes
+// the file if Open opened it. It is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.done.Wait()
+	if s.ownsDB {
+		if err := s.db.Close(); err != nil {
+			return fmt.Errorf("boltstore: close: %w", err)
+		}
+	}
+	return nil
+}
+
+// enter admits a call unless ctx is done or the store is closed; the caller
+// runs the returned func when done.
+func (s *Store) enter(ctx context.Context) (func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, store.ErrClosed
+	}
+	return s.mu.RUnlock, nil
+}
+
+// Load returns the record under id: a copy its caller owns. A missing or
+// expired record returns store.ErrNotFound, unreadable metadata a
+// *store.CorruptError.
+func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
+	rec, err := s.load(ctx, id)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("boltstore: load %q: %w", id, err)
+	}
+	return rec, nil
+}
+
+func (s *Store) load(ctx context.Context, id string) (rec store.Record, err error) {
+	if err := store.ValidateID(id); err != nil {
+		return rec, err
+	}
+	leave, err := s.enter(ctx)
+	if err != nil {
+		return rec, err
+	}
+	defer leave()
+	now := s.cfg.Now().UnixNano()
+	err = s.view(func(tx *bbolt.Tx) error {
+		recs, _ := s.buckets(tx)
+		pfx := recordPrefix(id)
+		c := recs.Cursor()
+		k, v := c.Seek(pfx)
+		if !bytes.Equal(k, pfx) {
+			return store.ErrNotFound
+		}
+		m, err := decodeMeta(id, v)
+		if err != nil {
+			return err
+		}
+		if m.expiredAt(now) {
+			return store.ErrNotFound
+		}
+		rec.Version = m.version
+		rec.Fields = make(map[string][]byte)
+		for k, v = c.Next(); bytes.HasPrefix(k, pfx); k, v = c.Next() {
+			rec.Fields[string(k[len(pfx):])] = bytes.Clone(v) // v dies with tx
+		}
+		return nil
+	})
+	return rec, err
+}
+
+// Apply writes c to the record under id in one transaction, fsynced before it
+// returns. A missing or expired record starts again at version 1. Apply does
+// not keep c's bytes after it returns.
+func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, error) {
+	var version uint64
+	err := s.cfg.CheckChange(id, c)
+	if err == nil {
+		err = s.write(ctx, func(tx *bbolt.Tx, now int64) error {
+			var err error
+			version, err = s.applyTx(tx, id, c, now)
+			return err
+		})
+	}
+	if err != nil {
+		return 0, fmt.Errorf("boltstore: apply %q: %w", id, err)
+	}
+	return version, nil
+}
+
+// Delete removes the record under id; a missing one is not an error.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	err := store.ValidateID(id)
+	if err == nil {
+		err = s.write(ctx, func(tx *bbolt.Tx, _ int64) error {
+			recs, idx := s.buckets(tx)
+			// Unreadable metadata is dropped too; its expiry entry, if
+			// any, is left for the sweeper, which skips stale entries.
+			m, found, err := readMeta(recs, id)
+			if !found && err == nil {
+				return nil
+			}
+			return dropRecord(recs, idx, id, m)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("boltstore: delete %q: %w", id, err)
+	}
+	return nil
+}
+
+// Touch refreshes the expiry of the record under id, writing only its
+// metadata; a missing or expired record returns store.ErrNotFound.
+func (s *Store) Touch(ctx context.Context, id string) error {
+	err := store.ValidateID(id)
+	if err == nil {
+		err = s.write(ctx, func(tx *bbolt.Tx, now int64) error {
+			recs, idx := s.buckets(tx)
+			m, found, err := readMeta(recs, id)
+			if err != nil {
+				return err
+			}
+			if !found || m.expiredAt(now) {
+				return store.ErrNotFound
+			}
+			return s.putMeta(recs, idx, id, m, m.version, m.size, now)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("boltstore: touch %q: %w", id, err)
+	}
+	return nil
+}
+
+// List pages through the ids of live records in key order (shorter ids
+// first). The cursor is opaque; limit <= 0 means 1000.
+func (s *Store) List(ctx context.Context, cursor string, limit int) (ids []string, next string, err error) {
+	leave, err := s.enter(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("boltstore: list: %w", err)
+	}
+	defer leave()
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	now := s.cfg.Now().UnixNano()
+	err = s.view(func(tx *bbolt.Tx) error {
+		recs, _ := s.buckets(tx)
+		c := recs.Cursor()
+		k, v := c.First()
+		if cursor != "" {
+			k, v = c.Seek([]byte(cursor))
+		}
+		for k != nil {
+			pfx, ok := prefixOf(k)
+			if !ok { // not a key this package writes: step over it
+				k, v = c.Next()
+				continue
+			}
+			if len(k) == len(pfx) {
+				id := string(pfx[2:])
+				// A record with corrupt metadata is listed: Load reports it.
+				if m, err := decodeMeta(id, v); err != nil || !m.expiredAt(now) {
+					if len(ids) == limit {
+						next = string(pfx)
+						return nil
+					}
+					ids = append(ids, id)
+				}
+			}
+			k, v = c.Seek(successor(pfx))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("boltstore: list: %w", err)
+	}
+	return ids, next, nil
+}
+
+// view runs fn in a read transaction; a fault or panic on a damaged file
+// becomes an error.
+func (s *Store) view(fn func(*bbolt.Tx) error) error {
+	return guard(func() error { return s.db.View(fn) })
+}
+
+// write runs fn in a write transaction with the time of the write. A lone
+// writer commits at once; concurrent ones share transactions through
+// db.Batch, which may run fn more than once, so fn must keep its results in
+// variables it overwrites on every run.
+func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx, now int64) error) error {
+	leave, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	now := s.cfg.Now().UnixNano()
+	defer s.writers.Add(-1)
+	if s.writers.Add(1) == 1 {
+		// Nobody to share a commit with: Batch would only add its delay.
+		return guard(func() error {
+			return s.db.Update(func(tx *bbolt.Tx) error { return fn(tx, now) })
+		})
+	}
+	// In a shared transaction, an error would roll back every call in it
+	// and make Batch run them again. The store's own refusals (a conflict,
+	// a missing record...) come before fn writes anything, so they are
+	// handed back beside the transaction, which goes on.
+	var refusal error
+	err = guard(func() error {
+		return s.db.Batch(func(tx *bbolt.Tx) error {
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // Batch's own goroutine
+			refusal = fn(tx, now)
+			if isRefusal(refusal) {
+				return nil
+			}
+			return refusal
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return refusal
+}
+
+// isRefusal reports the errors that write functions return before their
+// first write.
+func isRefusal(err error) bool {
+	for _, target := range []error{store.ErrConflict, store.ErrTooLarge, store.ErrNotFound, store.ErrCorrupt} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// guard runs fn, turning a panic or a memory fault (bbolt reading a damaged
+// file through its memory map) into an error.
+func guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: bbolt failed reading the file: %v", store.ErrCorrupt, p)
+		}
+	}()
+	return fn()
+}
+
+func (s *Store) buckets(tx *bbolt.Tx) (records, expiry *bbolt.Bucket) {
+	b := tx.Bucket(s.bucket)
+	if b == nil {
+		// Only when someone deleted the bucket under a live store.
+		panic(fmt.Sprintf("bucket %q is missing", s.bucket))
+	}
+	return b.Bucket(recordsBucket), b.Bucket(expiryBucket)
+}
+
+// applyTx is Apply inside a transaction. It reads before it writes and
+// returns its errors before the first write, so a failed change leaves the
+// transaction as it found it.
+func (s *Store) applyTx(tx *bbolt.Tx, id string, c store.Change, now int64) (uint64, error) {
+	recs, idx := s.buckets(tx)
+	m, found, err := readMeta(recs, id)
+	if err != nil {
+		return 0, err
+	}
+	if found && m.expiredAt(now) {
+		if err := dropRecord(recs, idx, id, m); err != nil {
+			return 0, err
+		}
+		found, m = false, meta{}
+	}
+	if c.CheckVersion && c.IfVersion != m.version {
+		return 0, fmt.Errorf("%w: stored version %d, expected %d", store.ErrConflict, m.version, c.IfVersion)
+	}
+	pfx := recordPrefix(id)
+	size := int64(m.size)
+	if c.Replace {
+		size = 0
+	} else {
+		seen := make(map[string]bool, len(c.Delete))
+		for _, name := range c.Delete {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			if old := recs.Get(fieldKey(pfx, name)); old != nil {
+				size -= int64(len(name) + len(old))
+			}
+		}
+	}
+	for name, v := range c.Set {
+		if !c.Replace {
+			if old := recs.Get(fieldKey(pfx, name)); old != nil {
+				size -= int64(len(name) + len(old))
+			}
+		}
+		size += int64(len(name) + len(v))
+	}
+	if size < 0 {
+		return 0, &store.CorruptError{ID: id, Err: errors.New("boltstore: stored size is smaller than the fields")}
+	}
+	if err := s.cfg.CheckRecordSize(int(size)); err != nil {
+		return 0, err
+	}
+
+	if c.Replace && found {
+		if err := deleteFields(recs, pfx, c.Set); err != nil {
+			return 0, err
+		}
+	}
+	for _, name := range c.Delete {
+		if err := recs.Delete(fieldKey(pfx, name)); err != nil {
+			return 0, err
+		}
+	}
+	for name, v := range c.Set {
+		if v == nil {
+			v = []byte{}
+		}
+		if err := recs.Put(fieldKey(pfx, name), v); err != nil {
+			return 0, err
+		}
+	}
+	version := m.version + 1
+	if err := s.putMeta(recs, idx, id, m, version, uint64(size), now); err != nil {
+		return 0, err
+	}
+	return version, nil
+}
+
+// putMeta stores the metadata of a written or touched record, moving its
+// expiry index entry.
+func (s *Store) putMeta(recs, idx *bbolt.Bucket, id string, old meta, version, size uint64, now int64) error {
+	m := meta{version: version, size: size}
+	if s.cfg.TTL > 0 {
+		m.expires = now + int64(s.cfg.TTL)
+	}
+	if old.expires != m.expires {
+		if old.expires != 0 {
+			if err := idx.Delete(expiryKey(old.expires, id)); err != nil {
+				return err
+			}
+		}
+		if m.expires != 0 {
+			if err := idx.Put(expiryKey(m.expires, id), []byte{}); err != nil {
+				return err
+			}
+		}
+	}
+	return recs.Put(recordPrefix(id), m.encode())
+}
+
+// dropRecord deletes a record's metadata, fields and expiry entry.
+func dropRecord(recs, idx *bbolt.Bucket, id string, m meta) error {
+	if m.expires != 0 {
+		if err := idx.Delete(expiryKey(m.expires, id)); err != nil {
+			return err
+		}
+	}
+	pfx := recordPrefix(id)
+	if err := recs.Delete(pfx); err != nil {
+		return err
+	}
+	return deleteFields(recs, pfx, nil)
+}
+
+// deleteFields deletes the fields under pfx except those in keep.
+func deleteFields(recs *bbolt.Bucket, pfx []byte, keep map[string][]byte) error {
+	var doomed [][]byte
+	c := recs.Cursor()
+	for k, _ := c.Seek(pfx); bytes.HasPrefix(k, pfx); k, _ = c.Next() {
+		if len(k) == len(pfx) {
+			continue // the metadata
+		}
+		if _, ok := keep[string(k[len(pfx):])]; !ok {
+			doomed = append(doomed, bytes.Clone(k))
+		}
+	}
+	for _, k := range doomed {
+		if err := recs.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) sweepLoop(interval time.Duration) {
+	defer s.done.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			// An error (a full disk, say) leaves the records expired but
+			// invisible; the next tick tries again.
+			_, _ = s.Sweep(context.Background())
+		}
+	}
+}
+
+// Sweep deletes the records that have expired by the store's clock now, in
+// transactions of at most a thousand records, and returns how many it
+// deleted. The sweeper calls it; tests and tools may too. Between
+// transactions it stops when ctx is done or the store is closed, with their
+// error.
+func (s *Store) Sweep(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		leave, err := s.enter(ctx)
+		if err != nil {
+			return total, fmt.Errorf("boltstore: sweep: %w", err)
+		}
+		now := s.cfg.Now().UnixNano()
+		var n int
+		var more bool
+		err = guard(func() error {
+			return s.db.Update(func(tx *bbolt.Tx) error {
+				n, more = 0, false
+				recs, idx := s.buckets(tx)
+				var due [][]byte
+				c := idx.Cursor()
+				for k, _ := c.First(); k != nil; k, _ = c.Next() {
+					if len(k) >= 8 && decodeExpiry(k) > now {
+						break
+					}
+					if len(due) == sweepBatch {
+						more = true
+						break
+					}
+					due = append(due, bytes.Clone(k))
+				}
+				for _, k := range due {
+					if err := idx.Delete(k); err != nil {
+						return err
+					}
+					if len(k) < 8 {
+						continue // not ours: drop it
+					}
+					id := string(k[8:])
+					m, found, err := readMeta(recs, id)
+					if err != nil || !found || m.expires != decodeExpiry(k) {
+						continue // stale entry; a corrupt record is left for Load to report
+					}
+					if err := dropRecord(recs, idx, id, m); err != nil {
+						return err
+					}
+					n++
+				}
+				return nil
+			})
+		})
+		leave()
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("boltstore: sweep: %w", err)
+		}
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// meta is a record's metadata, stored under its prefix.
+type meta struct {
+	version uint64
+	expires int64 // unix nanoseconds; 0 means never
+	size    uint64
+}
+
+const (
+	metaFormat = 1
+	metaLen    = 1 + 8 + 8 + 8
+)
+
+func (m meta) expiredAt(now int64) bool { return m.expires != 0 && now >= m.expires }
+
+func (m meta) encode() []byte {
+	b := make([]byte, metaLen)
+	b[0] = metaFormat
+	binary.BigEndian.PutUint64(b[1:], m.version)
+	binary.BigEndian.PutUint64(b[9:], uint64(m.expires))
+	binary.BigEndian.PutUint64(b[17:], m.size)
+	return b
+}
+
+func decodeMeta(id string, b []byte) (meta, error) {
+	if len(b) != metaLen || b[0] != metaFormat {
+		return meta{}, &store.CorruptError{ID: id, Err: fmt.Errorf("boltstore: metadata of %d bytes in format %d, want %d bytes in format %d",
+			len(b), firstByte(b), metaLen, metaFormat)}
+	}
+	return meta{
+		version: binary.BigEndian.Uint64(b[1:]),
+		expires: int64(binary.BigEndian.Uint64(b[9:])),
+		size:    binary.BigEndian.Uint64(b[17:]),
+	}, nil
+}
+
+func firstByte(b []byte) int {
+	if len(b) == 0 {
+		return -1
+	}
+	return int(b[0])
+}
+
+// readMeta reads the metadata of id, found false when there is none.
+func readMeta(recs *bbolt.Bucket, id string) (meta, bool, error) {
+	v := recs.Get(recordPrefix(id))
+	if v == nil {
+		return meta{}, false, nil
+	}
+	m, err := decodeMeta(id, v)
+	return m, err == nil, err
+}
+
+// recordPrefix is u16be(len(id)) followed by id: the key of the record's
+// metadata and the prefix of its fields' keys.
+func recordPrefix(id string) []byte {
+	p := make([]byte, 2+len(id))
+	binary.BigEndian.PutUint16(p, uint16(len(id)))
+	copy(p[2:], id)
+	return p
+}
+
+func fieldKey(pfx []byte, name string) []byte {
+	k := make([]byte, len(pfx)+len(name))
+	copy(k, pfx)
+	copy(k[len(pfx):], name)
+	return k
+}
+
+// prefixOf returns the record prefix that key k starts with.
+func prefixOf(k []byte) ([]byte, bool) {
+	if len(k) < 2 {
+		return nil, false
+	}
+	n := 2 + int(binary.BigEndian.Uint16(k))
+	if n == 2 || n > 2+store.MaxIDLen || len(k) < n {
+		return nil, false
+	}
+	return k[:n], true
+}
+
+// successor returns the first key after every key that starts with pfx.
+func successor(pfx []byte) []byte {
+	s := bytes.Clone(pfx)
+	for i := len(s) - 1; i >= 0; i-- {
+		s[i]++
+		if s[i] != 0 {
+			break
+		}
+	}
+	return s
+}
+
+// expiryKey orders entries by expiry, then id. Flipping the sign bit keeps
+// times before 1970 in order.
+func expiryKey(expires int64, id string) []byte {
+	k := make([]byte, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(expires)^(1<<63))
+	copy(k[8:], id)
+	return k
+}
+
+func decodeExpiry(k []byte) int64 { return int64(binary.BigEndian.Uint64(k) ^ (1 << 63)) }
