@@ -1,0 +1,173 @@
+// Package observe reports every operation on a store.ContextStore (the
+// store of LiveView contexts) to an Observer: which operation, on which id,
+// its outcome, how long it took and how many bytes it moved. Metrics and
+// logs are built on it without the core module depending on any metrics
+// library: see Logger for log/slog, and examples/prometheus for Prometheus.
+package observe
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/livectx/livectx/store"
+)
+
+// Op names a store operation.
+type Op string
+
+// The operations of store.ContextStore and store.Lister.
+const (
+	OpLoad   Op = "load"
+	OpApply  Op = "apply"
+	OpDelete Op = "delete"
+	OpTouch  Op = "touch"
+	OpList   Op = "list"
+	OpClose  Op = "close"
+)
+
+// Event describes one finished operation.
+type Event struct {
+	Op Op
+	// ID is the record id; "" for List and Close.
+	ID string
+	// Duration is the time the inner store took.
+	Duration time.Duration
+	// Err is the operation's error, nil on success. Outcome(Err) names it.
+	Err error
+	// BytesIn counts the bytes Apply was asked to write: the names and
+	// values of the fields it sets, as store.Record.Size counts them. Zero
+	// for every other operation.
+	BytesIn int
+	// BytesOut counts the bytes Load returned (the record's Size).
+	BytesOut int
+	// Fields counts the fields Apply set or deleted, the fields Load
+	// returned, or the ids List returned.
+	Fields int
+	// Version is the version Apply returned or Load read; 0 otherwise.
+	Version uint64
+}
+
+// Outcome names an error by the sentinel it matches, for use as a metric
+// label or log attribute with few values: "ok" (nil), "not_found",
+// "conflict", "too_large", "invalid" (id or field), "corrupt", "closed",
+// "canceled", "deadline", or "error" for anything else.
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, store.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, store.ErrConflict):
+		return "conflict"
+	case errors.Is(err, store.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, store.ErrInvalidID), errors.Is(err, store.ErrInvalidField):
+		return "invalid"
+	case errors.Is(err, store.ErrCorrupt):
+		return "corrupt"
+	case errors.Is(err, store.ErrClosed):
+		return "closed"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline"
+	default:
+		return "error"
+	}
+}
+
+// Observer receives an Event after every operation, on the goroutine that
+// made the call, before the call returns. It must be safe for concurrent use
+// and quick, and must not call the store it observes (each call would be
+// reported again).
+type Observer interface {
+	Observe(ctx context.Context, e Event)
+}
+
+// Func adapts a function to an Observer.
+type Func func(ctx context.Context, e Event)
+
+// Observe calls f.
+func (f Func) Observe(ctx context.Context, e Event) { f(ctx, e) }
+
+// Store forwards every call to the inner store and reports it to the
+// observer. It is safe for concurrent use when the inner store and observer
+// are.
+type Store struct {
+	inner store.ContextStore
+	obs   Observer
+}
+
+// listStore is a Store over an inner store that implements store.Lister.
+type listStore struct {
+	*Store
+	lister store.Lister
+}
+
+// New returns a store that reports every operation on inner to obs. The
+// result implements store.Lister exactly when inner does (it is a *Store or a
+// type embedding one). A nil obs returns inner itself. New takes inner
+// over: closing the result closes inner.
+func New(inner store.ContextStore, obs Observer) store.ContextStore {
+	if obs == nil {
+		return inner
+	}
+	s := &Store{inner: inner, obs: obs}
+	if l, ok := inner.(store.Lister); ok {
+		return listStore{s, l}
+	}
+	return s
+}
+
+// Load forwards to the inner store and reports the record's size.
+func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
+	start := time.Now()
+	r, err := s.inner.Load(ctx, id)
+	s.obs.Observe(ctx, Event{Op: OpLoad, ID: id, Duration: time.Since(start), Err: err,
+		BytesOut: r.Size(), Fields: len(r.Fields), Version: r.Version})
+	return r, err
+}
+
+// Apply forwards to the inner store and reports the bytes it was asked to
+// write.
+func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, error) {
+	start := time.Now()
+	v, err := s.inner.Apply(ctx, id, c)
+	s.obs.Observe(ctx, Event{Op: OpApply, ID: id, Duration: time.Since(start), Err: err,
+		BytesIn: store.Record{Fields: c.Set}.Size(), Fields: len(c.Set) + len(c.Delete), Version: v})
+	return v, err
+}
+
+// Delete forwards to the inner store.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	start := time.Now()
+	err := s.inner.Delete(ctx, id)
+	s.obs.Observe(ctx, Event{Op: OpDelete, ID: id, Duration: time.Since(start), Err: err})
+	return err
+}
+
+// Touch forwards to the inner store.
+func (s *Store) Touch(ctx context.Context, id string) error {
+	start := time.Now()
+	err := s.inner.Touch(ctx, id)
+	s.obs.Observe(ctx, Event{Op: OpTouch, ID: id, Duration: time.Since(start), Err: err})
+	return err
+}
+
+// Close closes the inner store; the observer sees it with a background
+// context.
+func (s *Store) Close() error {
+	start := time.Now()
+	err := s.inner.Close()
+	s.obs.Observe(context.Background(), Event{Op: OpClose, Duration: time.Since(start), Err: err})
+	return err
+}
+
+// List forwards to the inner store and reports how many ids it returned.
+func (s listStore) List(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+	start := time.Now()
+	ids, next, err := s.lister.List(ctx, cursor, limit)
+	s.obs.Observe(ctx, Event{Op: OpList, Duration: time.Since(start), Err: err, Fields: len(ids)})
+	return ids, next, err
+}

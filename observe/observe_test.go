@@ -1,0 +1,209 @@
+package observe_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/livectx/livectx/memory"
+	"github.com/livectx/livectx/observe"
+	"github.com/livectx/livectx/store"
+	"github.com/livectx/livectx/store/storetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var ctx = context.Background()
+
+// recorder keeps every event it observes.
+type recorder struct {
+	mu     sync.Mutex
+	events []observe.Event
+}
+
+func (r *recorder) Observe(_ context.Context, e observe.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) take() []observe.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.events
+	r.events = nil
+	return e
+}
+
+func TestConformanceOverMemory(t *testing.T) {
+	var total int
+	var mu sync.Mutex
+	counter := observe.Func(func(context.Context, observe.Event) { mu.Lock(); total++; mu.Unlock() })
+	storetest.Run(t, func(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
+		s := observe.New(memory.New(opts...), counter)
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+	if total < 1000 {
+		t.Fatalf("the suite's calls produced %d events; every call should report one", total)
+	}
+}
+
+func TestEveryOperationIsReported(t *testing.T) {
+	rec := &recorder{}
+	s := observe.New(memory.New(store.WithMaxFieldSize(10)), rec)
+	t.Cleanup(func() { s.Close() })
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+
+	type want struct {
+		op                       observe.Op
+		id, outcome              string
+		bytesIn, bytesOut, field int
+		version                  uint64
+	}
+	steps := []struct {
+		name string
+		call func() error
+		want want
+	}{
+		{"an apply reports the bytes it writes", func() error {
+			_, err := s.Apply(ctx, "r", store.Change{Set: map[string][]byte{"ab": []byte("123"), "c": nil}, Delete: []string{"x"}})
+			return err
+		}, want{observe.OpApply, "r", "ok", 6, 0, 3, 1}},
+		{"a load reports the bytes it returns", func() error { _, err := s.Load(ctx, "r"); return err },
+			want{observe.OpLoad, "r", "ok", 0, 6, 2, 1}},
+		{"a miss is not_found", func() error { _, err := s.Load(ctx, "nobody"); return err },
+			want{observe.OpLoad, "nobody", "not_found", 0, 0, 0, 0}},
+		{"a stale version is a conflict", func() error {
+			_, err := s.Apply(ctx, "r", store.Change{CheckVersion: true, IfVersion: 7})
+			return err
+		}, want{observe.OpApply, "r", "conflict", 0, 0, 0, 0}},
+		{"an oversize field is too_large", func() error {
+			_, err := s.Apply(ctx, "r", store.Change{Set: map[string][]byte{"f": make([]byte, 11)}})
+			return err
+		}, want{observe.OpApply, "r", "too_large", 12, 0, 1, 0}},
+		{"an empty id is invalid", func() error { return s.Touch(ctx, "") },
+			want{observe.OpTouch, "", "invalid", 0, 0, 0, 0}},
+		{"a cancelled call is canceled", func() error { return s.Touch(cancelled, "r") },
+			want{observe.OpTouch, "r", "canceled", 0, 0, 0, 0}},
+		{"a touch", func() error { return s.Touch(ctx, "r") }, want{observe.OpTouch, "r", "ok", 0, 0, 0, 0}},
+		{"a delete", func() error { return s.Delete(ctx, "r") }, want{observe.OpDelete, "r", "ok", 0, 0, 0, 0}},
+		{"a list reports the ids it returns", func() error {
+			s.Apply(ctx, "a", store.Change{})
+			s.Apply(ctx, "b", store.Change{})
+			rec.take()
+			_, _, err := s.(store.Lister).List(ctx, "", 10)
+			return err
+		}, want{observe.OpList, "", "ok", 0, 0, 2, 0}},
+		{"a close", s.Close, want{observe.OpClose, "", "ok", 0, 0, 0, 0}},
+		{"a call after close is closed", func() error { _, err := s.Load(ctx, "a"); return err },
+			want{observe.OpLoad, "a", "closed", 0, 0, 0, 0}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			err := st.call()
+			events := rec.take()
+			if len(events) != 1 {
+				t.Fatalf("%d events, want 1: %+v", len(events), events)
+			}
+			e := events[0]
+			if !errors.Is(e.Err, err) && !(e.Err == nil && err == nil) {
+				t.Errorf("event error %v, call returned %v", e.Err, err)
+			}
+			got := want{e.Op, e.ID, observe.Outcome(e.Err), e.BytesIn, e.BytesOut, e.Fields, e.Version}
+			if got != st.want {
+				t.Errorf("event %+v, want %+v", got, st.want)
+			}
+			if e.Duration < 0 {
+				t.Errorf("negative duration %v", e.Duration)
+			}
+		})
+	}
+}
+
+func TestOutcomeNamesEverySentinel(t *testing.T) {
+	tests := map[string]error{
+		"ok":        nil,
+		"not_found": fmt.Errorf("x: %w", store.ErrNotFound),
+		"conflict":  fmt.Errorf("x: %w", store.ErrConflict),
+		"too_large": store.ErrTooLarge,
+		"invalid":   store.ErrInvalidField,
+		"corrupt":   &store.CorruptError{ID: "r", Err: errors.New("bad")},
+		"closed":    store.ErrClosed,
+		"canceled":  context.Canceled,
+		"deadline":  context.DeadlineExceeded,
+		"error":     errors.New("connection refused"),
+	}
+	for want, err := range tests {
+		if got := observe.Outcome(err); got != want {
+			t.Errorf("Outcome(%v) = %q, want %q", err, got, want)
+		}
+	}
+	if got := observe.Outcome(store.ErrInvalidID); got != "invalid" {
+		t.Errorf("Outcome(ErrInvalidID) = %q", got)
+	}
+}
+
+type notLister struct{ store.ContextStore }
+
+func TestListerOnlyWhenInnerLists(t *testing.T) {
+	m := memory.New()
+	t.Cleanup(func() { m.Close() })
+	if _, ok := observe.New(m, &recorder{}).(store.Lister); !ok {
+		t.Error("over a memory store the observed store does not list")
+	}
+	if _, ok := observe.New(notLister{m}, &recorder{}).(store.Lister); ok {
+		t.Error("over a store that cannot list, the observed store claims store.Lister")
+	}
+	if s := observe.New(m, nil); s != store.ContextStore(m) {
+		t.Errorf("with a nil observer New returned %T, want the inner store", s)
+	}
+}
+
+func TestLoggerLevels(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	obs := observe.Logger(l)
+	tests := []struct {
+		err   error
+		level string
+	}{
+		{nil, "DEBUG"},
+		{store.ErrNotFound, "DEBUG"},
+		{store.ErrConflict, "DEBUG"},
+		{store.ErrTooLarge, "WARN"},
+		{context.Canceled, "WARN"},
+		{&store.CorruptError{ID: "r", Err: errors.New("bad")}, "ERROR"},
+		{errors.New("redis: connection refused"), "ERROR"},
+	}
+	for _, tt := range tests {
+		buf.Reset()
+		obs.Observe(ctx, observe.Event{Op: observe.OpApply, ID: "r", Err: tt.err, BytesIn: 42})
+		line := buf.String()
+		if !strings.Contains(line, "level="+tt.level) || !strings.Contains(line, "op=apply") || !strings.Contains(line, "bytes_in=42") {
+			t.Errorf("error %v logged %q, want level %s with op and bytes_in", tt.err, line, tt.level)
+		}
+		if tt.err != nil && !strings.Contains(line, "err=") {
+			t.Errorf("error %v logged without err: %q", tt.err, line)
+		}
+	}
+	buf.Reset()
+	quiet := observe.Logger(slog.New(slog.NewTextHandler(&buf, nil))) // Info and up
+	quiet.Observe(ctx, observe.Event{Op: observe.OpLoad, ID: "r"})
+	if buf.Len() != 0 {
+		t.Errorf("a successful load logged at Info level: %q", buf.String())
+	}
+	quiet.Observe(ctx, observe.Event{Op: observe.OpLoad, ID: "r", Err: &store.CorruptError{ID: "r", Err: errors.New("bad")}})
+	if lines := slices.DeleteFunc(strings.Split(buf.String(), "\n"), func(s string) bool { return s == "" }); len(lines) != 1 {
+		t.Errorf("a corrupt load logged %d lines at Info level, want 1", len(lines))
+	}
+}
