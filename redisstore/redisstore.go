@@ -1,0 +1,445 @@
+// Package redisstore is a store.ContextStore on Redis (standalone, Sentinel
+// or Cluster), through a go-redis v9 redis.UniversalClient, so that every
+// server node shares the contexts of all LiveView instances.
+//
+// # Key layout
+//
+// Each record is one hash under the key prefix+escape(id). The prefix
+// (default "livectx:", see WithPrefix) ends with ':' and escape never
+// produces ':', so no two prefixes can share a key. escape keeps the bytes
+// A-Z a-z 0-9 '.' '_' '-' and writes every other byte as %XX (upper-case
+// hex), so a key holds no glob character, no brace (no id can form a Cluster
+// hash tag: records spread over all slots) and maps back to exactly one id.
+//
+// The hash holds one field per record field, under the field's own name, and
+// the field "" (no field name is empty) holding "<version> <size> <token>":
+// the version, the record's size as size caps count it, and the random token
+// of the Apply that wrote it last.
+//
+// # Writes
+//
+// Apply is one Lua script (EVALSHA, falling back to EVAL when the server has
+// lost its script cache) that declares its key, so it runs on Cluster: it
+// checks the version, the record size cap (from the running size, so the
+// work is in proportion to the fields changed), writes, bumps the version
+// and sets the time to live, all or nothing, in one round trip. go-redis
+// retries a command when the connection fails after it was sent; the token
+// makes such a retry report the version its first run wrote instead of
+// writing twice or reporting a conflict.
+//
+// # Expiry
+//
+// Records expire on the server: Apply and Touch set PEXPIRE to the TTL (or
+// PERSIST the record when the TTL is zero), so expiry follows the server's
+// clock, not store.WithClock. An expired record is a missing one.
+//
+// # Ownership
+//
+// The caller owns the client: Close does not close it. Deadlines of ctx are
+// honoured whether or not the client has ContextTimeoutEnabled (without it,
+// the call is left to finish in the background and Close waits for it).
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/livectx/livectx/store"
+)
+
+// DefaultPrefix is the key prefix when WithPrefix is not given.
+const DefaultPrefix = "livectx:"
+
+// MaxPrefixLen is the longest key prefix, in bytes.
+const MaxPrefixLen = 256
+
+type prefixKey struct{}
+
+// WithPrefix sets the key prefix that keeps this store's records apart from
+// other keys on the server (default DefaultPrefix). It must hold 1 to
+// MaxPrefixLen bytes, end with ':' and hold no '{' or '}' (a hash tag would
+// put every record in one Cluster slot); New rejects it otherwise.
+func WithPrefix(p string) store.Option { return store.WithBackendValue(prefixKey{}, p) }
+
+//go:embed apply.lua
+var applySource string
+
+// Store is a store.ContextStore and store.Lister on Redis. It is safe for
+// concurrent use.
+type Store struct {
+	client redis.UniversalClient
+	cfg    *store.Config
+	prefix string
+	ttl    time.Duration // whole milliseconds, 0 for none
+	maxRec string
+	apply  *redis.Script
+	// background: without ContextTimeoutEnabled on the client, calls whose
+	// ctx can end run in a goroutine so that they return when ctx ends.
+	background bool
+
+	mu     sync.RWMutex // guards closed and calls.Add
+	closed bool
+	calls  sync.WaitGroup
+}
+
+var (
+	_ store.ContextStore = (*Store)(nil)
+	_ store.Lister       = (*Store)(nil)
+)
+
+// New returns a store on client, configured with the options of package
+// store (TTL, size caps) and WithPrefix. It does no I/O. The caller keeps
+// ownership of client.
+func New(client redis.UniversalClient, opts ...store.Option) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redisstore: nil client")
+	}
+	cfg := store.NewConfig(opts...)
+	prefix := store.BackendValue(cfg, prefixKey{}, DefaultPrefix)
+	if err := validatePrefix(prefix); err != nil {
+		return nil, err
+	}
+	if cfg.TTL < 0 {
+		return nil, fmt.Errorf("redisstore: negative TTL %v", cfg.TTL)
+	}
+	ttl := cfg.TTL.Truncate(time.Millisecond) // PEXPIRE's resolution
+	if cfg.TTL > 0 {
+		ttl = max(ttl, time.Millisecond)
+	}
+	return &Store{
+		client:     client,
+		cfg:        cfg,
+		prefix:     prefix,
+		ttl:        ttl,
+		maxRec:     strconv.Itoa(cfg.MaxRecordSize),
+		apply:      redis.NewScript(applySource),
+		background: !contextTimeouts(client),
+	}, nil
+}
+
+func validatePrefix(p string) error {
+	switch {
+	case p == "" || len(p) > MaxPrefixLen:
+		return fmt.Errorf("redisstore: prefix %q: want 1 to %d bytes", p, MaxPrefixLen)
+	case !strings.HasSuffix(p, ":"):
+		return fmt.Errorf("redisstore: prefix %q must end with ':'", p)
+	case strings.ContainsAny(p, "{}"):
+		return fmt.Errorf("redisstore: prefix %q must not hold '{' or '}'", p)
+	}
+	return nil
+}
+
+// contextTimeouts reports whether client applies ctx deadlines to its
+// sockets itself.
+func contextTimeouts(client redis.UniversalClient) bool {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
+// Load returns the record under id, or an error matching store.ErrNotFound
+// when it is missing or expired. The returned bytes belong to the caller.
+func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
+	var rec store.Record
+	err := s.do(ctx, id, func(ctx context.Context) error {
+		h, err := s.client.HGetAll(ctx, s.key(id)).Result()
+		if err != nil {
+			return err
+		}
+		rec, err = record(id, h)
+		return err
+	})
+	if err != nil {
+		return store.Record{}, fmt.Errorf("redisstore: load %q: %w", id, err)
+	}
+	return rec, nil
+}
+
+// record turns a record hash into a Record.
+func record(id string, h map[string]string) (store.Record, error) {
+	if len(h) == 0 {
+		return store.Record{}, store.ErrNotFound
+	}
+	meta, ok := h[""]
+	if !ok {
+		return store.Record{}, &store.CorruptError{ID: id, Err: errors.New("no version field")}
+	}
+	v, _, _ := strings.Cut(meta, " ")
+	version, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return store.Record{}, &store.CorruptError{ID: id, Err: fmt.Errorf("version field %q", meta)}
+	}
+	fields := make(map[string][]byte, len(h)-1)
+	for k, v := range h {
+		if k != "" {
+			fields[k] = []byte(v)
+		}
+	}
+	return store.Record{Fields: fields, Version: version}, nil
+}
+
+// Apply writes c to the record under id atomically and returns its new
+// version; see store.ContextStore. A missing or expired record is created
+// at version 1. When Apply returns an error of ctx or of the network, the
+// change may or may not have been applied; a version conflict, a size cap
+// or an invalid change writes nothing. Apply does not keep c's bytes.
+func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, error) {
+	if err := s.cfg.CheckChange(id, c); err != nil {
+		return 0, fmt.Errorf("redisstore: apply %q: %w", id, err)
+	}
+	args := s.applyArgs(c, s.background && ctx.Done() != nil)
+	var version uint64
+	err := s.do(ctx, id, func(ctx context.Context) error {
+		res, err := s.apply.Run(ctx, s.client, []string{s.key(id)}, args...).Int64Slice()
+		if err != nil {
+			return err
+		}
+		if len(res) != 2 {
+			return fmt.Errorf("unexpected script reply %v", res)
+		}
+		switch res[0] {
+		case 1:
+			version = uint64(res[1])
+			return nil
+		case 2:
+			return fmt.Errorf("%w: stored version %d, expected %d", store.ErrConflict, res[1], c.IfVersion)
+		case 3:
+			return s.cfg.CheckRecordSize(int(res[1]))
+		case 4:
+			return &store.CorruptError{ID: id, Err: errors.New("key holds a hash that is not a record")}
+		}
+		return fmt.Errorf("unexpected script reply %v", res)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: apply %q: %w", id, err)
+	}
+	return version, nil
+}
+
+// applyArgs returns the script's ARGV for c (see apply.lua). copyValues
+// copies the values, for a call that may outlive Apply.
+func (s *Store) applyArgs(c store.Change, copyValues bool) []any {
+	args := make([]any, 0, 6+2*len(c.Set)+len(c.Delete))
+	expect := ""
+	if c.CheckVersion {
+		expect = strconv.FormatUint(c.IfVersion, 10)
+	}
+	replace := "0"
+	if c.Replace {
+		replace = "1"
+	}
+	args = append(args, newToken(), expect, replace, s.ttl.Milliseconds(), s.maxRec, len(c.Set))
+	for k, v := range c.Set {
+		if copyValues {
+			args = append(args, k, string(v))
+		} else {
+			args = append(args, k, v)
+		}
+	}
+	seen := make(map[string]bool, len(c.Delete))
+	for _, k := range c.Delete {
+		if !seen[k] { // the script counts each deleted field once
+			seen[k] = true
+			args = append(args, k)
+		}
+	}
+	return args
+}
+
+// newToken returns a random token naming one Apply call.
+func newToken() string {
+	var b [8]byte
+	for i, x := 0, rand.Uint64(); i < len(b); i, x = i+1, x>>8 {
+		b[i] = byte(x)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Delete removes the record under id. Deleting a missing record is not an
+// error.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	err := s.do(ctx, id, func(ctx context.Context) error {
+		return s.client.Unlink(ctx, s.key(id)).Err()
+	})
+	if err != nil {
+		return fmt.Errorf("redisstore: delete %q: %w", id, err)
+	}
+	return nil
+}
+
+// Touch refreshes the time to live of the record under id without writing
+// it; a missing or expired record returns an error matching
+// store.ErrNotFound.
+func (s *Store) Touch(ctx context.Context, id string) error {
+	err := s.do(ctx, id, func(ctx context.Context) error {
+		var found bool
+		var err error
+		if s.ttl == 0 {
+			var n int64
+			n, err = s.client.Exists(ctx, s.key(id)).Result()
+			found = n == 1
+		} else {
+			found, err = s.client.PExpire(ctx, s.key(id), s.ttl).Result()
+		}
+		if err == nil && !found {
+			err = store.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("redisstore: touch %q: %w", id, err)
+	}
+	return nil
+}
+
+// Close marks the store closed and waits for calls in flight, including
+// calls that returned early on their ctx and still run in the background.
+// It is idempotent; every other method then returns an error matching
+// store.ErrClosed. It does not close the client.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.calls.Wait()
+	return nil
+}
+
+// do runs fn for the record id: it checks that the store is open, id and
+// ctx, turns redis.Nil into store.ErrNotFound, and returns when ctx ends
+// even if the client does not watch ctx's deadline.
+func (s *Store) do(ctx context.Context, id string, fn func(context.Context) error) error {
+	if err := store.ValidateID(id); err != nil {
+		return err
+	}
+	return s.run(ctx, fn)
+}
+
+func (s *Store) run(ctx context.Context, fn func(context.Context) error) error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return store.ErrClosed
+	}
+	s.calls.Add(1)
+	s.mu.RUnlock()
+	if err := ctx.Err(); err != nil {
+		s.calls.Done()
+		return err
+	}
+	if !s.background || ctx.Done() == nil {
+		defer s.calls.Done()
+		return notFound(fn(ctx))
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer s.calls.Done()
+		done <- notFound(fn(ctx))
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		select {
+		case err := <-done: // it finished too: its result is the truth
+			return err
+		default:
+			return ctx.Err()
+		}
+	}
+}
+
+func notFound(err error) error {
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%w (%w)", store.ErrNotFound, err)
+	}
+	return err
+}
+
+// key returns the key of the record id.
+func (s *Store) key(id string) string { return s.prefix + escape(id) }
+
+// idOf returns the id whose key is key, and false when key is not the key
+// of a record under this store's prefix.
+func (s *Store) idOf(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, s.prefix)
+	if !ok {
+		return "", false
+	}
+	id, ok := unescape(rest)
+	if !ok || store.ValidateID(id) != nil {
+		return "", false
+	}
+	return id, true
+}
+
+const upperHex = "0123456789ABCDEF"
+
+func plain(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '.' || b == '_' || b == '-'
+}
+
+// escape writes id with only plain bytes and %XX escapes: no glob
+// character, brace or ':' (see the package comment).
+func escape(id string) string {
+	n := 0
+	for i := 0; i < len(id); i++ {
+		if !plain(id[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return id
+	}
+	var b strings.Builder
+	b.Grow(len(id) + 2*n)
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; plain(c) {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('%')
+			b.WriteByte(upperHex[c>>4])
+			b.WriteByte(upperHex[c&15])
+		}
+	}
+	return b.String()
+}
+
+// unescape inverts escape; it accepts only what escape writes, so that one
+// key maps to one id and back.
+func unescape(s string) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case plain(c):
+			b.WriteByte(c)
+		case c == '%' && i+2 < len(s):
+			hi, lo := strings.IndexByte(upperHex, s[i+1]), strings.IndexByte(upperHex, s[i+2])
+			if hi < 0 || lo < 0 || plain(byte(hi<<4|lo)) {
+				return "", false
+			}
+			b.WriteByte(byte(hi<<4 | lo))
+			i += 2
+		default:
+			return "", false
+		}
+	}
+	return b.String(), true
+}

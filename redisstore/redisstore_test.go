@@ -1,0 +1,518 @@
+package redisstore_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/livectx/livectx/redisstore"
+	"github.com/livectx/livectx/store"
+	"github.com/livectx/livectx/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	t.Run("on miniredis", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T, clock *storetest.Clock, opts ...store.Option) store.ContextStore {
+			mr, c := newMiniredis(t)
+			clock.OnAdvance(mr.FastForward)
+			return newStore(t, c, opts...)
+		})
+	})
+	real := func(t *testing.T, c redis.UniversalClient) {
+		// Expiry runs on the server's clock: a short real TTL, and sleeps.
+		storetest.Suite{TTL: 2 * time.Second, Open: func(t *testing.T, clock *storetest.Clock, opts ...store.Option) store.ContextStore {
+			clock.OnAdvance(time.Sleep)
+			return newStore(t, c, opts...)
+		}}.Run(t)
+	}
+	t.Run("on a server", func(t *testing.T) { real(t, serverClient(t)) })
+	t.Run("on a cluster", func(t *testing.T) { real(t, clusterClient(t)) })
+}
+
+func TestNew(t *testing.T) {
+	_, c := newMiniredis(t)
+	tests := []struct {
+		name    string
+		opts    []store.Option
+		wantErr string
+	}{
+		{"accepts the default prefix", nil, ""},
+		{"accepts a nested prefix", []store.Option{redisstore.WithPrefix("app:ctx:")}, ""},
+		{"accepts glob characters in the prefix", []store.Option{redisstore.WithPrefix("a*[?]\\:")}, ""},
+		{"rejects an empty prefix", []store.Option{redisstore.WithPrefix("")}, "want 1 to"},
+		{"rejects a prefix without a final colon", []store.Option{redisstore.WithPrefix("app")}, "end with ':'"},
+		{"rejects a prefix with a hash tag", []store.Option{redisstore.WithPrefix("{app}:")}, "'{'"},
+		{"rejects a long prefix", []store.Option{redisstore.WithPrefix(strings.Repeat("a", 300) + ":")}, "want 1 to"},
+		{"rejects a negative TTL", []store.Option{store.WithTTL(-time.Second)}, "negative TTL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := redisstore.New(c, tt.opts...)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				s.Close()
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("New: error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+	t.Run("rejects a nil client", func(t *testing.T) {
+		if _, err := redisstore.New(nil); err == nil {
+			t.Fatal("New(nil) succeeded")
+		}
+	})
+}
+
+// trickyIDs hold glob, hash-tag, separator and escape characters, and
+// ids that an escaping could confuse with one another.
+var trickyIDs = []string{
+	"a", "*", "?", "[a-z]", "\\", "{tag}", "{tag}x", "x{tag}", "{", "}", "a:b", ":", "%", "%41", "A",
+	"%2A", "\x00", "\xff\xfe", " ", "a b", "é", "\n", "..", "-", "_", strings.Repeat("{", store.MaxIDLen),
+}
+
+func TestIDsAreStoredOneToOne(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		ctx := context.Background()
+		s := newStore(t, tg.client)
+		for i, id := range trickyIDs {
+			if _, err := s.Apply(ctx, id, store.Change{Set: map[string][]byte{"n": fmt.Appendf(nil, "%d", i)}}); err != nil {
+				t.Fatalf("Apply(%q): %v", id, err)
+			}
+		}
+		for i, id := range trickyIDs {
+			rec, err := s.Load(ctx, id)
+			if err != nil {
+				t.Fatalf("Load(%q): %v", id, err)
+			}
+			if got, want := string(rec.Fields["n"]), fmt.Sprint(i); got != want || rec.Version != 1 {
+				t.Errorf("Load(%q) = n %s version %d, want n %s version 1", id, got, rec.Version, want)
+			}
+		}
+		got := listAll(t, s, 3)
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(trickyIDs))
+		if !slices.Equal(got, want) {
+			t.Errorf("List returned %q, want %q", got, want)
+		}
+	})
+}
+
+func TestKeysHoldNoGlobOrHashTag(t *testing.T) {
+	mr, c := newMiniredis(t)
+	s, err := redisstore.New(c, redisstore.WithPrefix("p:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range trickyIDs {
+		if _, err := s.Apply(context.Background(), id, store.Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := mr.Keys()
+	if len(keys) != len(trickyIDs) {
+		t.Fatalf("%d keys for %d ids", len(keys), len(trickyIDs))
+	}
+	for _, k := range keys {
+		rest := strings.TrimPrefix(k, "p:")
+		if strings.ContainsAny(rest, "*?[]\\{}: ") || rest == k {
+			t.Errorf("key %q holds a glob, brace or separator character after the prefix", k)
+		}
+	}
+}
+
+func TestPrefixesKeepStoresApart(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		ctx := context.Background()
+		base := testPrefix(t, tg.client)
+		open := func(p string) *redisstore.Store {
+			s, err := redisstore.New(tg.client, redisstore.WithPrefix(p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+		// The second prefix extends the first, and the first store's ids
+		// spell out the second's keys.
+		outer, inner := open(base), open(base+"b:")
+		for _, id := range []string{"b:x", "b%3Ax", "b", "x"} {
+			if _, err := outer.Apply(ctx, id, store.Change{Set: map[string][]byte{"who": []byte("outer")}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := inner.Load(ctx, "x"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("inner store sees the outer store's record: %v", err)
+		}
+		if _, err := inner.Apply(ctx, "x", store.Change{Set: map[string][]byte{"who": []byte("inner")}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"b:x", "x"} {
+			rec, err := outer.Load(ctx, id)
+			if err != nil || string(rec.Fields["who"]) != "outer" || rec.Version != 1 {
+				t.Errorf("outer.Load(%q) = %v, %v; want the outer store's record at version 1", id, rec, err)
+			}
+		}
+		if got := listAll(t, inner, 10); !slices.Equal(got, []string{"x"}) {
+			t.Errorf("inner lists %q, want [x]", got)
+		}
+		got := listAll(t, outer, 10)
+		slices.Sort(got)
+		if want := []string{"b", "b%3Ax", "b:x", "x"}; !slices.Equal(got, want) {
+			t.Errorf("outer lists %q, want %q", got, want)
+		}
+	})
+}
+
+// listAll pages through s with limit and returns every id, failing on a
+// page longer than limit or an id listed twice.
+func listAll(t *testing.T, s *redisstore.Store, limit int) []string {
+	t.Helper()
+	var all []string
+	seen := map[string]bool{}
+	cursor := ""
+	for range 100000 {
+		ids, next, err := s.List(context.Background(), cursor, limit)
+		if err != nil {
+			t.Fatalf("List(%q, %d): %v", cursor, limit, err)
+		}
+		if len(ids) > limit {
+			t.Fatalf("List returned %d ids, limit %d", len(ids), limit)
+		}
+		for _, id := range ids {
+			if seen[id] {
+				t.Fatalf("List returned %q twice", id)
+			}
+			seen[id] = true
+		}
+		all = append(all, ids...)
+		if next == "" {
+			return all
+		}
+		cursor = next
+	}
+	t.Fatal("List never ended")
+	return nil
+}
+
+func TestListPagesThroughEveryRecord(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		ctx := context.Background()
+		s := newStore(t, tg.client)
+		want := make([]string, 300)
+		for i := range want {
+			want[i] = fmt.Sprintf("id-%03d", i)
+			if _, err := s.Apply(ctx, want[i], store.Change{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, limit := range []int{1, 7, 100, 0} {
+			t.Run(fmt.Sprintf("with limit %d", limit), func(t *testing.T) {
+				l := limit
+				if l == 0 {
+					l = redisstore.DefaultListLimit
+				}
+				got := listAll(t, s, l)
+				slices.Sort(got)
+				if !slices.Equal(got, want) {
+					t.Errorf("listed %d ids, want %d", len(got), len(want))
+				}
+			})
+		}
+		t.Run("rejecting a bad cursor", func(t *testing.T) {
+			if _, _, err := s.List(ctx, "not a cursor", 10); err == nil {
+				t.Error("List accepted a bad cursor")
+			}
+		})
+	})
+}
+
+func TestApplySurvivesScriptCacheLoss(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		if tg.name != "miniredis" {
+			// SCRIPT FLUSH is only for servers of our own.
+			t.Skip("flushes the script cache: runs on miniredis and the fault server")
+		}
+		ctx := context.Background()
+		s := newStore(t, tg.client)
+		for i := range 3 {
+			if i > 0 {
+				if err := tg.client.ScriptFlush(ctx).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v, err := s.Apply(ctx, "a", store.Change{Set: map[string][]byte{"f": {byte(i)}}})
+			if err != nil || v != uint64(i+1) {
+				t.Fatalf("Apply after %d flushes = %d, %v; want %d", i, v, err, i+1)
+			}
+		}
+	})
+}
+
+func TestForeignKeysAreCorruptNotOverwritten(t *testing.T) {
+	ctx := context.Background()
+	_, c := newMiniredis(t)
+	s, err := redisstore.New(c, redisstore.WithPrefix("p:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.HSet(ctx, "p:hash", "f", "v")
+	c.HSet(ctx, "p:badmeta", "", "not a version")
+	c.Set(ctx, "p:string", "v", 0)
+	for _, id := range []string{"hash", "badmeta", "string"} {
+		t.Run(id, func(t *testing.T) {
+			if _, err := s.Load(ctx, id); err == nil {
+				t.Error("Load succeeded")
+			} else if id != "string" && !errors.Is(err, store.ErrCorrupt) {
+				t.Errorf("Load: %v, want ErrCorrupt", err)
+			}
+			if _, err := s.Apply(ctx, id, store.Change{Set: map[string][]byte{"f": []byte("new")}}); err == nil {
+				t.Error("Apply succeeded")
+			}
+		})
+	}
+	if v := c.HGet(ctx, "p:hash", "f").Val(); v != "v" {
+		t.Errorf("foreign hash field is %q, want it untouched", v)
+	}
+}
+
+func TestErrorsKeepTheirCause(t *testing.T) {
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	s, err := redisstore.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	_, err = s.Load(ctx, "a")
+	if !errors.Is(err, redis.ErrClosed) || !strings.HasPrefix(err.Error(), `redisstore: load "a": `) {
+		t.Errorf("Load on a closed client: %v, want redisstore: load \"a\": ... wrapping redis.ErrClosed", err)
+	}
+}
+
+func TestClose(t *testing.T) {
+	ctx := context.Background()
+	_, c := newMiniredis(t)
+	s, err := redisstore.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(ctx, "a", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	calls := map[string]func() error{
+		"Load":   func() error { _, err := s.Load(ctx, "a"); return err },
+		"Apply":  func() error { _, err := s.Apply(ctx, "a", store.Change{}); return err },
+		"Delete": func() error { return s.Delete(ctx, "a") },
+		"Touch":  func() error { return s.Touch(ctx, "a") },
+		"List":   func() error { _, _, err := s.List(ctx, "", 0); return err },
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Errorf("Close closed the caller's client: %v", err)
+	}
+}
+
+// dropFirstReply is a net.Conn that, once, reads the reply to an EVALSHA
+// or EVAL it wrote (so the server has run the script) and then fails as a
+// dropped connection would: go-redis retries the command on a new
+// connection.
+type dropFirstReply struct {
+	net.Conn
+	r       *bufio.Reader
+	armed   *atomic.Bool // shared by every connection of the client
+	dropped *atomic.Int32
+	drop    bool
+	pending []byte
+}
+
+func (c *dropFirstReply) Write(b []byte) (int, error) {
+	if bytes.Contains(b, []byte("eval")) && c.armed.CompareAndSwap(true, false) {
+		c.drop = true
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *dropFirstReply) Read(b []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(b, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	if !c.drop {
+		return c.r.Read(b)
+	}
+	c.drop = false
+	line, err := c.r.ReadBytes('\n')
+	if err != nil {
+		return 0, err
+	}
+	if line[0] != '*' { // NOSCRIPT: pass it on, drop the EVAL that follows
+		c.armed.Store(true)
+		c.pending = line
+		return c.Read(b)
+	}
+	for range 2 { // the reply {status, version}
+		if _, err := c.r.ReadBytes('\n'); err != nil {
+			return 0, err
+		}
+	}
+	c.dropped.Add(1)
+	c.Conn.Close()
+	return 0, net.ErrClosed
+}
+
+func TestRetriedApplyAppliesOnce(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		if tg.name == "cluster" {
+			t.Skip("the dropping dialer is wired to standalone clients")
+		}
+		addr := tg.client.(*redis.Client).Options().Addr
+		var armed atomic.Bool
+		var dropped atomic.Int32
+		c := redis.NewClient(&redis.Options{Addr: addr, Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &dropFirstReply{Conn: conn, r: bufio.NewReader(conn), armed: &armed, dropped: &dropped}, nil
+		}})
+		t.Cleanup(func() { c.Close() })
+		ctx := context.Background()
+		s := newStore(t, c)
+		tests := []struct {
+			name   string
+			change store.Change
+			want   uint64
+		}{
+			{"a create with a version check", store.Change{Set: map[string][]byte{"f": []byte("1")}, CheckVersion: true}, 1},
+			{"a blind write", store.Change{Set: map[string][]byte{"f": []byte("2")}}, 2},
+			{"a delete with a version check", store.Change{Delete: []string{"f"}, CheckVersion: true, IfVersion: 2}, 3},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name+" is applied once", func(t *testing.T) {
+				before := dropped.Load()
+				armed.Store(true)
+				v, err := s.Apply(ctx, "retried", tt.change)
+				if dropped.Load() != before+1 {
+					t.Fatal("no reply was dropped: the test proves nothing")
+				}
+				if err != nil || v != tt.want {
+					t.Fatalf("Apply = %d, %v; want %d", v, err, tt.want)
+				}
+				rec, err := s.Load(ctx, "retried")
+				if err != nil || rec.Version != tt.want {
+					t.Fatalf("Load = version %d, %v; want %d", rec.Version, err, tt.want)
+				}
+			})
+		}
+	})
+}
+
+func TestConcurrentWritersConflict(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		ctx := context.Background()
+		s := newStore(t, tg.client)
+		// Writers increment a counter with read-check-write; conflicts are
+		// retried, so the final count is exact.
+		const writers, each = 8, 20
+		var wg sync.WaitGroup
+		for range writers {
+			wg.Go(func() {
+				for range each {
+					for {
+						rec, err := s.Load(ctx, "counter")
+						if err != nil && !errors.Is(err, store.ErrNotFound) {
+							t.Error(err)
+							return
+						}
+						n := len(rec.Fields["n"])
+						_, err = s.Apply(ctx, "counter", store.Change{
+							Set:          map[string][]byte{"n": bytes.Repeat([]byte("x"), n+1)},
+							CheckVersion: true, IfVersion: rec.Version,
+						})
+						if err == nil {
+							break
+						}
+						if !errors.Is(err, store.ErrConflict) {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		rec, err := s.Load(ctx, "counter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(rec.Fields["n"]); n != writers*each || rec.Version != writers*each {
+			t.Errorf("counter = %d at version %d, want %d at version %d", n, rec.Version, writers*each, writers*each)
+		}
+	})
+}
+
+func TestRecordSizeCapIsCheckedOnTheServer(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		ctx := context.Background()
+		s := newStore(t, tg.client, store.WithMaxRecordSize(100))
+		set := func(fields ...string) store.Change {
+			c := store.Change{Set: map[string][]byte{}}
+			for _, f := range fields {
+				name, size, _ := strings.Cut(f, "=")
+				var n int
+				fmt.Sscan(size, &n)
+				c.Set[name] = bytes.Repeat([]byte("x"), n)
+			}
+			return c
+		}
+		steps := []struct {
+			name    string
+			change  store.Change
+			tooBig  bool
+			wantLen int
+		}{
+			{"fills to the cap", set("a=49", "b=49"), false, 100},
+			{"refuses one byte more", set("c=0"), true, 100},
+			{"allows a shrink and a growth that balance", set("a=39", "c=9"), false, 100},
+			{"counts a deleted field", store.Change{Delete: []string{"c", "nope"}, Set: map[string][]byte{"a": bytes.Repeat([]byte("x"), 49)}}, false, 100},
+			{"counts a replaced record from scratch", store.Change{Replace: true, Set: map[string][]byte{"z": bytes.Repeat([]byte("x"), 99)}}, false, 100},
+			{"refuses a growth of an existing field", set("z=100"), true, 100},
+			{"counts an empty value's name", set("e="), true, 100},
+		}
+		for _, st := range steps {
+			_, err := s.Apply(ctx, "r", st.change)
+			if st.tooBig != errors.Is(err, store.ErrTooLarge) || (!st.tooBig && err != nil) {
+				t.Fatalf("%s: Apply: %v (want too large: %v)", st.name, err, st.tooBig)
+			}
+			rec, err := s.Load(ctx, "r")
+			if err != nil || rec.Size() != st.wantLen {
+				t.Fatalf("%s: record size %d, %v; want %d", st.name, rec.Size(), err, st.wantLen)
+			}
+		}
+	})
+}
