@@ -25,11 +25,13 @@ const (
 // that one huge value does not pin its buffer for the life of the process.
 const maxPooledBuffer = 64 << 10
 
-// encoder is a msgpack encoder writing into its own buffer, reused through
-// a sync.Pool.
+// encoder is a msgpack encoder writing into its own buffer, with the
+// scratch space that canonicalize needs, reused through a sync.Pool.
 type encoder struct {
-	buf bytes.Buffer
-	enc *msgpack.Encoder
+	buf     bytes.Buffer
+	enc     *msgpack.Encoder
+	scratch []byte  // a copy of the map being reordered
+	entries []entry // a stack of the entries of the maps being walked
 }
 
 // encoders holds idle encoders. A sync.Pool is a cache with no state a
@@ -44,11 +46,10 @@ var encoders = sync.Pool{New: func() any {
 // Marshal returns the msgpack encoding of v, as
 // github.com/vmihailenco/msgpack/v5 encodes it (msgpack struct tags name
 // the fields), made canonical: the entries of every map, and of every struct
-// encoded as a map, are ordered by the bytes of their encoded keys. So equal
-// values give equal bytes, whatever the map types (msgpack's own
-// SetSortMapKeys sorts only map[string]string, map[string]bool and
-// map[string]any), and callers may compare encodings to decide whether a
-// value changed.
+// encoded as a map, are ordered by their encoded bytes. So equal values give
+// equal bytes, whatever the map types (msgpack's own SetSortMapKeys sorts
+// only map[string]string, map[string]bool and map[string]any), and callers
+// may compare encodings to decide whether a value changed.
 //
 // Marshal refuses, with an error, a value that Unmarshal would refuse
 // (nested deeper than MaxDecodeDepth, larger than MaxDecodeSize), so nothing
@@ -66,8 +67,9 @@ func Marshal(v any) ([]byte, error) {
 		encoders.Put(e)
 		return nil, fmt.Errorf("store: marshal %T: %w", v, err)
 	}
-	out, _ := canon(make([]byte, 0, len(raw)), raw, 0)
-	if e.buf.Cap() <= maxPooledBuffer {
+	e.canonicalize(raw, 0)
+	out := bytes.Clone(raw)
+	if e.buf.Cap() <= maxPooledBuffer && cap(e.scratch) <= maxPooledBuffer {
 		encoders.Put(e)
 	}
 	return out, nil
@@ -77,48 +79,46 @@ func Marshal(v any) ([]byte, error) {
 // [val, end).
 type entry struct{ key, val, end int }
 
-// canon appends to dst the value at b[off:], with the entries of each map
-// ordered by their key bytes (then their value bytes, for keys that encode
-// alike), and returns dst and the offset after the value. b must have passed
-// CheckMsgpack, which also bounds the recursion by MaxDecodeDepth.
-func canon(dst, b []byte, off int) ([]byte, int) {
-	h, _ := readHeader(b, off)
-	if h.kind == kindBytes {
-		end := h.body + int(h.n)
-		return append(dst, b[off:end]...), end
-	}
-	dst = append(dst, b[off:h.body]...)
-	off = h.body
-	if h.kind == kindArray {
+// canonicalize reorders in place the entries of every map in the value at
+// b[off:], by their key bytes (then their value bytes, for keys that encode
+// alike), innermost maps first, and returns the offset after the value. b
+// must have passed CheckMsgpack, which also bounds the recursion by
+// MaxDecodeDepth.
+func (e *encoder) canonicalize(b []byte, off int) int {
+	h, _ := readHeader(b, off) // b passed CheckMsgpack
+	switch h.kind {
+	case kindBytes:
+		return h.body + int(h.n)
+	case kindArray:
+		off = h.body
 		for range h.n {
-			dst, off = canon(dst, b, off)
+			off = e.canonicalize(b, off)
 		}
-		return dst, off
+		return off
 	}
-	start := len(dst)
-	var small [16]entry
-	entries := small[:0]
+	start, base := h.body, len(e.entries)
+	off = start
 	sorted := true
-	for i := range h.n {
-		k := len(dst)
-		dst, off = canon(dst, b, off)
-		v := len(dst)
-		dst, off = canon(dst, b, off)
-		entries = append(entries, entry{k, v, len(dst)})
-		if i > 0 && compareEntries(dst, entries[i-1], entries[i]) > 0 {
+	for range h.n {
+		k := off
+		v := e.canonicalize(b, k)
+		off = e.canonicalize(b, v)
+		e.entries = append(e.entries, entry{k, v, off})
+		if n := len(e.entries); n-base > 1 && compareEntries(b, e.entries[n-2], e.entries[n-1]) > 0 {
 			sorted = false
 		}
 	}
-	if sorted {
-		return dst, off
+	if !sorted {
+		entries := e.entries[base:]
+		slices.SortFunc(entries, func(x, y entry) int { return compareEntries(b, x, y) })
+		e.scratch = append(e.scratch[:0], b[start:off]...)
+		w := start
+		for _, en := range entries {
+			w += copy(b[w:], e.scratch[en.key-start:en.end-start])
+		}
 	}
-	slices.SortFunc(entries, func(x, y entry) int { return compareEntries(dst, x, y) })
-	unsorted := bytes.Clone(dst[start:])
-	dst = dst[:start]
-	for _, e := range entries {
-		dst = append(dst, unsorted[e.key-start:e.end-start]...)
-	}
-	return dst, off
+	e.entries = e.entries[:base]
+	return off
 }
 
 func compareEntries(b []byte, x, y entry) int {
@@ -205,15 +205,15 @@ func CheckMsgpack(b []byte) error {
 			return fmt.Errorf("msgpack: truncated: a value expected at offset %d, the input ends", off)
 		}
 		pending[depth]--
-		h, err := readHeader(b, off)
-		if err != nil {
-			return err
+		h, ok := readHeader(b, off)
+		if !ok {
+			return headerError(b, off)
 		}
 		remain := uint64(len(b) - h.body)
 		switch h.kind {
 		case kindBytes:
 			if h.n > remain {
-				return fmt.Errorf("msgpack: %s of %d bytes declared at offset %d, %d bytes remain", h.name, h.n, off, remain)
+				return fmt.Errorf("msgpack: %s of %d bytes declared at offset %d, %d bytes remain", typeName(b[off]), h.n, off, remain)
 			}
 			off = h.body + int(h.n)
 		case kindArray, kindMap:
@@ -226,10 +226,10 @@ func CheckMsgpack(b []byte) error {
 				if h.kind == kindMap {
 					unit = "pairs"
 				}
-				return fmt.Errorf("msgpack: %s of %d %s declared at offset %d, %d bytes remain", h.name, h.n, unit, off, remain)
+				return fmt.Errorf("msgpack: %s of %d %s declared at offset %d, %d bytes remain", typeName(b[off]), h.n, unit, off, remain)
 			}
 			if depth+1 > MaxDecodeDepth {
-				return fmt.Errorf("msgpack: %s at offset %d nested deeper than %d levels", h.name, off, MaxDecodeDepth)
+				return fmt.Errorf("msgpack: %s at offset %d nested deeper than %d levels", typeName(b[off]), off, MaxDecodeDepth)
 			}
 			off = h.body
 			if elems > 0 {
@@ -251,61 +251,53 @@ const (
 // header is the decoded head of one msgpack value.
 type header struct {
 	kind kind
-	name string // for error messages: "str", "array", ...
 	n    uint64 // payload bytes, elements or pairs, as kind says
 	body int    // offset of the first byte after the header
 }
 
-// readHeader decodes the head of the value at b[off] (off < len(b)).
-func readHeader(b []byte, off int) (header, error) {
+// readHeader decodes the head of the value at b[off] (off < len(b)). It
+// returns false for the reserved code 0xc1 and for a header cut short;
+// headerError says which.
+func readHeader(b []byte, off int) (header, bool) {
 	c := b[off]
 	switch {
 	case c <= 0x7f, c >= 0xe0: // positive and negative fixint
-		return header{kind: kindBytes, name: "int", body: off + 1}, nil
+		return header{kind: kindBytes, body: off + 1}, true
 	case c <= 0x8f:
-		return header{kind: kindMap, name: "map", n: uint64(c & 0x0f), body: off + 1}, nil
+		return header{kind: kindMap, n: uint64(c & 0x0f), body: off + 1}, true
 	case c <= 0x9f:
-		return header{kind: kindArray, name: "array", n: uint64(c & 0x0f), body: off + 1}, nil
+		return header{kind: kindArray, n: uint64(c & 0x0f), body: off + 1}, true
 	case c <= 0xbf:
-		return header{kind: kindBytes, name: "str", n: uint64(c & 0x1f), body: off + 1}, nil
-	}
-	switch c {
-	case 0xc0, 0xc2, 0xc3: // nil, false, true
-		return header{kind: kindBytes, name: "nil or bool", body: off + 1}, nil
-	case 0xc1:
-		return header{}, fmt.Errorf("msgpack: reserved code 0xc1 at offset %d", off)
-	case 0xc4, 0xc5, 0xc6:
-		return sized(b, off, kindBytes, "bin", 1<<(c-0xc4), 0)
-	case 0xc7, 0xc8, 0xc9: // the length, then a type byte it does not count
-		return sized(b, off, kindBytes, "ext", 1<<(c-0xc7), 1)
-	case 0xca:
-		return header{kind: kindBytes, name: "float32", n: 4, body: off + 1}, nil
-	case 0xcb:
-		return header{kind: kindBytes, name: "float64", n: 8, body: off + 1}, nil
-	case 0xcc, 0xcd, 0xce, 0xcf:
-		return header{kind: kindBytes, name: "uint", n: 1 << (c - 0xcc), body: off + 1}, nil
-	case 0xd0, 0xd1, 0xd2, 0xd3:
-		return header{kind: kindBytes, name: "int", n: 1 << (c - 0xd0), body: off + 1}, nil
-	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext: a type byte, then 1 to 16 bytes
-		if off+2 > len(b) {
-			return header{}, fmt.Errorf("msgpack: ext header at offset %d truncated: needs 2 bytes, 1 remains", off)
-		}
-		return header{kind: kindBytes, name: "ext", n: 1 << (c - 0xd4), body: off + 2}, nil
-	case 0xd9, 0xda, 0xdb:
-		return sized(b, off, kindBytes, "str", 1<<(c-0xd9), 0)
-	case 0xdc, 0xdd:
-		return sized(b, off, kindArray, "array", 2<<(c-0xdc), 0)
+		return header{kind: kindBytes, n: uint64(c & 0x1f), body: off + 1}, true
+	case c <= 0xc3: // nil, 0xc1, false, true
+		return header{kind: kindBytes, body: off + 1}, c != 0xc1
+	case c <= 0xc6:
+		return sized(b, off, kindBytes, 1<<(c-0xc4), 0)
+	case c <= 0xc9: // ext: the length, then a type byte it does not count
+		return sized(b, off, kindBytes, 1<<(c-0xc7), 1)
+	case c <= 0xcb: // float32, float64
+		return header{kind: kindBytes, n: 4 << (c - 0xca), body: off + 1}, true
+	case c <= 0xcf:
+		return header{kind: kindBytes, n: 1 << (c - 0xcc), body: off + 1}, true
+	case c <= 0xd3:
+		return header{kind: kindBytes, n: 1 << (c - 0xd0), body: off + 1}, true
+	case c <= 0xd8: // fixext: a type byte, then 1 to 16 bytes
+		return header{kind: kindBytes, n: 1 << (c - 0xd4), body: off + 2}, off+2 <= len(b)
+	case c <= 0xdb:
+		return sized(b, off, kindBytes, 1<<(c-0xd9), 0)
+	case c <= 0xdd:
+		return sized(b, off, kindArray, 2<<(c-0xdc), 0)
 	default: // 0xde, 0xdf
-		return sized(b, off, kindMap, "map", 2<<(c-0xde), 0)
+		return sized(b, off, kindMap, 2<<(c-0xde), 0)
 	}
 }
 
 // sized decodes a header whose count is a big-endian integer of width bytes
 // after the code, followed by extra header bytes (an ext's type).
-func sized(b []byte, off int, k kind, name string, width, extra int) (header, error) {
+func sized(b []byte, off int, k kind, width, extra int) (header, bool) {
 	end := off + 1 + width + extra
 	if end > len(b) {
-		return header{}, fmt.Errorf("msgpack: %s header at offset %d truncated: needs %d bytes, %d remain", name, off, end-off, len(b)-off)
+		return header{}, false
 	}
 	var n uint64
 	switch width {
@@ -316,5 +308,51 @@ func sized(b []byte, off int, k kind, name string, width, extra int) (header, er
 	default:
 		n = uint64(binary.BigEndian.Uint32(b[off+1:]))
 	}
-	return header{kind: k, name: name, n: n, body: end}, nil
+	return header{kind: k, n: n, body: end}, true
+}
+
+// headerError describes why readHeader refused the value at b[off].
+func headerError(b []byte, off int) error {
+	c := b[off]
+	if c == 0xc1 {
+		return fmt.Errorf("msgpack: reserved code 0xc1 at offset %d", off)
+	}
+	need := 2 // fixext
+	switch {
+	case c >= 0xc4 && c <= 0xc6:
+		need = 1 + 1<<(c-0xc4)
+	case c >= 0xc7 && c <= 0xc9:
+		need = 2 + 1<<(c-0xc7)
+	case c >= 0xd9 && c <= 0xdb:
+		need = 1 + 1<<(c-0xd9)
+	case c >= 0xdc:
+		need = 1 + 2<<((c-0xdc)%2)
+	}
+	return fmt.Errorf("msgpack: %s header at offset %d truncated: needs %d bytes, %d remain", typeName(c), off, need, len(b)-off)
+}
+
+// typeName names the type of the value a code starts, for error messages.
+func typeName(c byte) string {
+	switch {
+	case c >= 0xcc && c <= 0xcf:
+		return "uint"
+	case c <= 0x7f, c >= 0xe0, c >= 0xd0 && c <= 0xd3:
+		return "int"
+	case c <= 0x8f, c == 0xde, c == 0xdf:
+		return "map"
+	case c <= 0x9f, c == 0xdc, c == 0xdd:
+		return "array"
+	case c <= 0xbf, c >= 0xd9 && c <= 0xdb:
+		return "str"
+	case c <= 0xc3:
+		return "nil or bool"
+	case c <= 0xc6:
+		return "bin"
+	case c <= 0xc9, c >= 0xd4 && c <= 0xd8:
+		return "ext"
+	case c == 0xca:
+		return "float32"
+	default:
+		return "float64"
+	}
 }
