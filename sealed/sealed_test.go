@@ -5,12 +5,17 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/livectx/livectx/boltstore"
 	"github.com/livectx/livectx/memory"
+	"github.com/livectx/livectx/redisstore"
 	"github.com/livectx/livectx/sealed"
 	"github.com/livectx/livectx/store"
 	"github.com/livectx/livectx/store/storetest"
@@ -58,7 +63,37 @@ func openMemory(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.Co
 	return s
 }
 
-func TestConformanceOverMemory(t *testing.T) { storetest.Run(t, wrap(t, openMemory)) }
+func openBolt(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "contexts.db"), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openMiniredis runs a miniredis per store; its clock follows the suite's.
+func openMiniredis(t *testing.T, clock *storetest.Clock, opts ...store.Option) store.ContextStore {
+	mr := miniredis.RunT(t)
+	clock.OnAdvance(mr.FastForward)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { c.Close() })
+	s, err := redisstore.New(c, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	for _, b := range []struct {
+		name string
+		open storetest.Opener
+	}{{"over memory", openMemory}, {"over bbolt", openBolt}, {"over miniredis", openMiniredis}} {
+		t.Run(b.name, func(t *testing.T) { storetest.Run(t, wrap(t, b.open)) })
+	}
+}
 
 // rawAndSealed returns a memory store and a sealed store over it.
 func rawAndSealed(t *testing.T, keys [][]byte, opts ...sealed.Option) (*memory.Store, store.ContextStore) {
