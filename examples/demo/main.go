@@ -1,0 +1,106 @@
+// Command demo serves a LiveView-style page whose state lives in a livectx
+// socket: a counter, a text input that survives reloads, and a photo
+// gallery whose photos are tempAssigned, so they reach the browser but never
+// the store. The page shows how many bytes the store holds for it.
+//
+//	go run ./examples/demo                                   # memory store, http://127.0.0.1:8080/
+//	go run ./examples/demo -store 'bolt://demo.db?ttl=24h'    # survives a restart
+//	go run ./examples/demo -store 'redis://127.0.0.1:6379/0?prefix=demo:&ttl=24h'
+//
+// Events reach the server by fetch POST; the server applies them through the
+// socket, renders the HTML and the page swaps it in. The instance id lives in
+// the page URL (?id=...), so a reload, or a restarted server on a bolt or
+// Redis store, resumes the page where it was.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/livectx/livectx/storeurl"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	storeURL := fs.String("store", "memory://?ttl=1h", "store URL: memory://, bolt:///path/file.db, redis://host:port/db (see package storeurl); ttl= expires abandoned pages")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	d, err := start(ctx, *addr, *storeURL, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "livectx demo on http://%s/ (store %s); Ctrl-C stops it\n", d.Addr(), *storeURL)
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return d.Stop(sctx)
+}
+
+// running is a started demo server.
+type running struct {
+	srv  *http.Server
+	app  *app
+	ln   net.Listener
+	done chan error
+}
+
+// start opens the store, listens on addr and serves the demo until Stop.
+func start(ctx context.Context, addr, storeURL string, log *slog.Logger) (*running, error) {
+	st, err := storeurl.Open(ctx, storeURL)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a := newApp(st, storeURL, log)
+	r := &running{
+		srv:  &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second},
+		app:  a,
+		ln:   ln,
+		done: make(chan error, 1),
+	}
+	go func() { r.done <- r.srv.Serve(ln) }()
+	return r, nil
+}
+
+// Addr is the address the server listens on.
+func (r *running) Addr() string { return r.ln.Addr().String() }
+
+// Stop shuts the server down, then closes the sockets (their records stay
+// in the store) and the store.
+func (r *running) Stop(ctx context.Context) error {
+	err := r.srv.Shutdown(ctx)
+	if serr := <-r.done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return errors.Join(err, r.app.Close(ctx))
+}
