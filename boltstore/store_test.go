@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -321,6 +322,53 @@ func TestADamagedFileIsAnErrorNotAPanic(t *testing.T) {
 				t.Error("every call on a damaged file succeeded")
 			}
 		})
+	}
+}
+
+func TestEachDamagedPageIsAnErrorNotAPanic(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.db")
+	const records = 100
+	fill(t, good, records)
+	orig, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := os.Getpagesize()
+	ctx := context.Background()
+	var opened, failedCalls int
+	for p := 2; p < len(orig)/page; p++ {
+		for _, fillByte := range []byte{0x00, 0xff} {
+			damaged := bytes.Clone(orig)
+			for i := p * page; i < (p+1)*page; i++ {
+				damaged[i] = fillByte
+			}
+			path := filepath.Join(dir, fmt.Sprintf("page-%d-%x.db", p, fillByte))
+			writeFile(t, path, damaged)
+			s, err := Open(path, WithOpenTimeout(time.Second))
+			if err != nil {
+				continue
+			}
+			opened++
+			for i := range records {
+				if _, err := s.Load(ctx, fmt.Sprintf("rec-%d", i)); err != nil {
+					failedCalls++
+				}
+			}
+			for i := 0; i < records; i += records / 4 { // writes fsync: a few
+				if _, err := s.Apply(ctx, fmt.Sprintf("rec-%d", i), store.Change{Set: map[string][]byte{"x": []byte("y")}}); err != nil {
+					failedCalls++
+				}
+			}
+			if _, _, err := s.List(ctx, "", 0); err != nil {
+				failedCalls++
+			}
+			s.Close()
+		}
+	}
+	t.Logf("%d damaged files opened; %d calls on them failed", opened, failedCalls)
+	if opened == 0 || failedCalls == 0 {
+		t.Fatal("no damaged page reached a store call: the test proves nothing")
 	}
 }
 
