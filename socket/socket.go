@@ -3,6 +3,7 @@ package socket
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -399,8 +400,9 @@ func (s *Socket[T]) restore(rec store.Record) error {
 	return nil
 }
 
-// Close ends the socket: it deletes its record, or keeps it if the Manager
-// was made with KeepOnClose. Assignments not yet written by a Render are
+// Close ends the socket: it deletes its record or, if the Manager was made
+// with KeepOnClose, refreshes its time to live so that it expires one TTL
+// after the close unless a reconnect opens it. Assignments not yet written by a Render are
 // dropped. Later calls to Close return nil; the socket's other methods
 // return ErrClosed.
 func (s *Socket[T]) Close(ctx context.Context) error {
@@ -409,10 +411,13 @@ func (s *Socket[T]) Close(ctx context.Context) error {
 	if s.closed {
 		return nil
 	}
-	if !s.keep {
-		if err := s.store.Delete(ctx, s.id); err != nil {
+	if s.keep {
+		// The grace period for a reconnect starts now.
+		if err := s.store.Touch(ctx, s.id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("socket: close %q: %w", s.id, err)
 		}
+	} else if err := s.store.Delete(ctx, s.id); err != nil {
+		return fmt.Errorf("socket: close %q: %w", s.id, err)
 	}
 	s.closed = true
 	return nil
