@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -68,6 +69,9 @@ type running struct {
 	app  *app
 	ln   net.Listener
 	done chan error
+
+	stop    sync.Once
+	stopErr error
 }
 
 // start opens the store, listens on addr and serves the demo until Stop.
@@ -96,11 +100,14 @@ func start(ctx context.Context, addr, storeURL string, log *slog.Logger) (*runni
 func (r *running) Addr() string { return r.ln.Addr().String() }
 
 // Stop shuts the server down, then closes the sockets (their records stay
-// in the store) and the store.
+// in the store) and the store. Later calls return the first one's error.
 func (r *running) Stop(ctx context.Context) error {
-	err := r.srv.Shutdown(ctx)
-	if serr := <-r.done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return errors.Join(err, r.app.Close(ctx))
+	r.stop.Do(func() {
+		err := r.srv.Shutdown(ctx)
+		if serr := <-r.done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
+		r.stopErr = errors.Join(err, r.app.Close(ctx))
+	})
+	return r.stopErr
 }
