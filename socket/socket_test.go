@@ -1,12 +1,15 @@
 package socket_test
 
 import (
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/livectx/livectx/memory"
 	"github.com/livectx/livectx/socket"
 	"github.com/livectx/livectx/socket/sockettest"
 	"github.com/livectx/livectx/store"
+	"github.com/livectx/livectx/store/storetest"
 )
 
 func TestSocketOverMemory(t *testing.T) {
@@ -61,3 +64,26 @@ func TestContextTypesThatAreRefused(t *testing.T) {
 
 // Embedded is exported so that embedding it makes an exported field.
 type Embedded struct{ A int }
+
+func TestKeepOnCloseExpiresOneTTLAfterClose(t *testing.T) {
+	clock := storetest.NewClock()
+	st := memory.New(store.WithTTL(time.Minute), store.WithClock(clock.Now))
+	t.Cleanup(func() { st.Close() })
+	views := socket.NewManager[struct{ N int }](socket.WithStore(st), socket.KeepOnClose())
+	s, err := views.Open(t.Context(), "keep", struct{ N int }{N: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(50 * time.Second) // the last write is 50s old
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(50 * time.Second)
+	if _, err := st.Load(t.Context(), "keep"); err != nil {
+		t.Fatalf("50s after a KeepOnClose close: Load = %v, want the record", err)
+	}
+	clock.Advance(11 * time.Second)
+	if _, err := st.Load(t.Context(), "keep"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("61s after the close: Load = %v, want ErrNotFound", err)
+	}
+}
