@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"context"
+	"reflect"
+	"testing"
+)
+
+// BenchmarkMount restores a context of each size: read it from the store
+// and decode it. Names: Mount/<backend>/<size>/<contender>.
+func BenchmarkMount(b *testing.B) {
+	for _, sz := range sizes {
+		c := newCtx(sz.bytes)
+		for _, ct := range contenders() {
+			b.Run(ct.backend+"/"+sz.name+"/"+ct.name, func(b *testing.B) {
+				ctx := context.Background()
+				r := ct.new(b)
+				if err := r.seed(ctx, "mounted", c); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if _, err := r.mount(ctx, "mounted"); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkEvent runs events on a mounted context of each size: each sets
+// the counter and persists. Names: Event/<backend>/<size>/<contender>. It
+// reports B-written/event, the bytes handed to the backend per event.
+func BenchmarkEvent(b *testing.B) {
+	for _, sz := range sizes {
+		c := newCtx(sz.bytes)
+		for _, ct := range contenders() {
+			b.Run(ct.backend+"/"+sz.name+"/"+ct.name, func(b *testing.B) {
+				ctx := context.Background()
+				r := ct.new(b)
+				if err := r.seed(ctx, "live", c); err != nil {
+					b.Fatal(err)
+				}
+				s, err := r.mount(ctx, "live")
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				w := r.written()
+				b.ResetTimer()
+				for i := range b.N {
+					if err := s.event(ctx, i+2); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(r.written()-w)/float64(b.N), "B-written/event")
+			})
+		}
+	}
+}
+
+// TestContenders runs the job on every contender and checks that the events
+// reach the store: a second mount sees the last counter and the lists
+// intact. So the benchmarks measure work that is really done.
+func TestContenders(t *testing.T) {
+	for _, sz := range sizes[:2] {
+		c := newCtx(sz.bytes)
+		for _, ct := range contenders() {
+			t.Run(ct.backend+" "+ct.name+" persists every event of a "+sz.name+" context", func(t *testing.T) {
+				ctx := context.Background()
+				r := ct.new(t)
+				if err := r.seed(ctx, "live", c); err != nil {
+					t.Fatal(err)
+				}
+				s, err := r.mount(ctx, "live")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := s.context(); !reflect.DeepEqual(got, c) {
+					t.Fatalf("mount restored a context that differs from the seeded one")
+				}
+				w := r.written()
+				const events = 5
+				for i := range events {
+					if err := s.event(ctx, 100+i); err != nil {
+						t.Fatal(err)
+					}
+				}
+				again, err := r.mount(ctx, "live")
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := c
+				want.Count = 100 + events - 1
+				if got := again.context(); !reflect.DeepEqual(got, want) {
+					t.Errorf("a second mount restored count %d (lists equal: %v), want count %d and the seeded lists",
+						got.Count, reflect.DeepEqual(got.Messages, want.Messages), want.Count)
+				}
+				perEvent := (r.written() - w) / events
+				if ct.peer && perEvent < int64(sz.bytes*9/10) {
+					t.Errorf("peer wrote %d bytes per event, want the whole context (about %d)", perEvent, sz.bytes)
+				}
+				if !ct.peer && perEvent > 16 {
+					t.Errorf("livectx wrote %d bytes per event, want only the counter field", perEvent)
+				}
+			})
+		}
+	}
+}
+
+// TestContextSizes checks that the generated contexts hold the bytes their
+// size names, within 2%.
+func TestContextSizes(t *testing.T) {
+	for _, sz := range append(sizes, size{"2KiB", 2 << 10}) {
+		c := newCtx(sz.bytes)
+		got := encodedSize(&c)
+		if d := float64(got-sz.bytes) / float64(sz.bytes); d > 0.02 || d < -0.02 {
+			t.Errorf("the %s context encodes to %d bytes", sz.name, got)
+		}
+	}
+}

@@ -1,0 +1,264 @@
+// Command benchtable reads the output of the bench module's benchmarks (go
+// test -bench, any number of rounds, concatenated) and prints the Markdown
+// table README.md quotes: medians per benchmark, livectx against the
+// fastest peer on each backend and context size, and whether each bar holds.
+//
+// Usage:
+//
+//	benchtable [-date D] [-machine M] [-go V] < bench.txt
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	date := flag.String("date", time.Now().UTC().Format("2006-01-02"), "date the figures were measured")
+	machine := flag.String("machine", "", `machine, for example "2 × AMD EPYC" (default: the cpu line of the input and runtime.NumCPU)`)
+	goVersion := flag.String("go", runtime.Version(), "Go version the benchmarks ran with")
+	flag.Parse()
+	res, cpu, err := parse(os.Stdin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchtable:", err)
+		os.Exit(1)
+	}
+	if len(res) == 0 {
+		fmt.Fprintln(os.Stderr, "benchtable: no benchmark results in the input")
+		os.Exit(1)
+	}
+	if *machine == "" {
+		*machine = fmt.Sprintf("%d × %s", runtime.NumCPU(), cpu)
+	}
+	write(os.Stdout, res, *date, *machine, *goVersion)
+}
+
+// results maps a benchmark name (without its -GOMAXPROCS suffix) to each
+// unit's values, one per round.
+type results map[string]map[string][]float64
+
+// parse reads go test -bench output.
+func parse(r io.Reader) (results, string, error) {
+	res := results{}
+	cpu := "unknown CPU"
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		if c, ok := strings.CutPrefix(line, "cpu: "); ok {
+			cpu = strings.TrimSpace(c)
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || len(f)%2 != 0 {
+			continue
+		}
+		name := strings.TrimPrefix(f[0], "Benchmark")
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		if res[name] == nil {
+			res[name] = map[string][]float64{}
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				return nil, "", fmt.Errorf("%q: %w", line, err)
+			}
+			res[name][f[i+1]] = append(res[name][f[i+1]], v)
+		}
+	}
+	return res, cpu, sc.Err()
+}
+
+// median returns the median of the unit's values for name, and false when
+// there are none.
+func (r results) median(name, unit string) (float64, bool) {
+	vs := slices.Clone(r[name][unit])
+	if len(vs) == 0 {
+		return 0, false
+	}
+	slices.Sort(vs)
+	if n := len(vs); n%2 == 0 {
+		return (vs[n/2-1] + vs[n/2]) / 2, true
+	}
+	return vs[len(vs)/2], true
+}
+
+// rounds returns the fewest values any event or mount benchmark has.
+func (r results) rounds() int {
+	n := -1
+	for name, units := range r {
+		if strings.HasPrefix(name, "IdleMemory/") {
+			continue
+		}
+		for _, vs := range units {
+			if n < 0 || len(vs) < n {
+				n = len(vs)
+			}
+		}
+	}
+	return n
+}
+
+var (
+	backends = []string{"memory", "bbolt", "redis"}
+	sizes    = []string{"1KiB", "64KiB", "1MiB"}
+)
+
+// contenders returns the contenders measured for kind/backend/size, livectx
+// first.
+func (r results) contenders(kind, backend, size string) []string {
+	prefix := kind + "/" + backend + "/" + size + "/"
+	var cs []string
+	for name := range r {
+		if c, ok := strings.CutPrefix(name, prefix); ok && c != "livectx" {
+			cs = append(cs, c)
+		}
+	}
+	slices.Sort(cs)
+	return cs
+}
+
+// fastestPeer returns the peer with the lowest median ns/op.
+func (r results) fastestPeer(kind, backend, size string) (string, float64, bool) {
+	best, bestNs := "", 0.0
+	for _, c := range r.contenders(kind, backend, size) {
+		ns, ok := r.median(kind+"/"+backend+"/"+size+"/"+c, "ns/op")
+		if ok && (best == "" || ns < bestNs) {
+			best, bestNs = c, ns
+		}
+	}
+	return best, bestNs, best != ""
+}
+
+func write(w io.Writer, r results, date, machine, goVersion string) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p("Measured %s with %s on %s, medians of %d rounds, by `bench/run.sh`.\n", date, goVersion, machine, r.rounds())
+	p("Speed-up is the fastest peer's time divided by livectx's (above 1: livectx is faster).\n")
+	p("Bytes written are those handed to the backend per event: field names and values for livectx,\n")
+	p("the whole encoded context for the peers.\n\n")
+
+	p("**Events**: mount once, then each event sets one int field and persists.\n\n")
+	p("| backend | context | livectx | fastest peer | peer | speed-up | B written livectx / peer | fewer bytes | allocs livectx / peer | bar |\n")
+	p("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	for _, b := range backends {
+		for _, s := range sizes {
+			lx := "Event/" + b + "/" + s + "/livectx"
+			lns, ok := r.median(lx, "ns/op")
+			peer, pns, pok := r.fastestPeer("Event", b, s)
+			if !ok || !pok {
+				p("| %s | %s | not measured | | | | | | | |\n", b, s)
+				continue
+			}
+			pn := "Event/" + b + "/" + s + "/" + peer
+			lw, _ := r.median(lx, "B-written/event")
+			pw, _ := r.median(pn, "B-written/event")
+			la, _ := r.median(lx, "allocs/op")
+			pa, _ := r.median(pn, "allocs/op")
+			speed := pns / lns
+			fewer := pw / max(lw, 1e-9)
+			p("| %s | %s | %s | %s | %s | %.2fx | %.0f / %.0f | %.0fx | %.0f / %.0f | %s |\n",
+				b, s, dur(lns), peer, dur(pns), speed, lw, pw, fewer, la, pa, eventBar(s, speed, fewer))
+		}
+	}
+
+	p("\n**Mount**: restore the whole context from the store.\n\n")
+	p("| backend | context | livectx | fastest peer | peer | speed-up | allocs livectx / peer |\n")
+	p("| --- | --- | ---: | --- | ---: | ---: | ---: |\n")
+	for _, b := range backends {
+		for _, s := range sizes {
+			lx := "Mount/" + b + "/" + s + "/livectx"
+			lns, ok := r.median(lx, "ns/op")
+			peer, pns, pok := r.fastestPeer("Mount", b, s)
+			if !ok || !pok {
+				p("| %s | %s | not measured | | | | |\n", b, s)
+				continue
+			}
+			la, _ := r.median(lx, "allocs/op")
+			pa, _ := r.median("Mount/"+b+"/"+s+"/"+peer, "allocs/op")
+			p("| %s | %s | %s | %s | %s | %.2fx | %.0f / %.0f |\n", b, s, dur(lns), peer, dur(pns), pns/lns, la, pa)
+		}
+	}
+
+	p("\n**Idle memory**: 10,000 instances of a 2 KiB context, live heap after GC per instance.\n\n")
+	p("| holder | heap B/instance | payload B | overhead B | bar |\n")
+	p("| --- | ---: | ---: | ---: | --- |\n")
+	var idle []string
+	for name := range r {
+		if h, ok := strings.CutPrefix(name, "IdleMemory/"); ok {
+			idle = append(idle, h)
+		}
+	}
+	slices.Sort(idle)
+	for _, h := range idle {
+		n := "IdleMemory/" + h
+		heap, _ := r.median(n, "heap-B/instance")
+		pay, _ := r.median(n, "payload-B/instance")
+		bar := ""
+		if h == "livectx-store" {
+			limit := 0.2*pay + 512
+			bar = fmt.Sprintf("%s (overhead at most %.0f)", verdict(heap-pay <= limit), limit)
+		}
+		p("| %s | %.0f | %.0f | %.0f | %s |\n", h, heap, pay, heap-pay, bar)
+	}
+
+	p("\n<details><summary>Every benchmark (medians)</summary>\n\n")
+	p("| benchmark | time/op | B/op | allocs/op | B written/event |\n")
+	p("| --- | ---: | ---: | ---: | ---: |\n")
+	var names []string
+	for name := range r {
+		if !strings.HasPrefix(name, "IdleMemory/") {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		ns, _ := r.median(n, "ns/op")
+		bop, _ := r.median(n, "B/op")
+		al, _ := r.median(n, "allocs/op")
+		wr := ""
+		if v, ok := r.median(n, "B-written/event"); ok {
+			wr = fmt.Sprintf("%.0f", v)
+		}
+		p("| %s | %s | %.0f | %.0f | %s |\n", n, dur(ns), bop, al, wr)
+	}
+	p("\n</details>\n")
+}
+
+// eventBar checks the bars of issue 8: at 1 KiB livectx runs at least 0.8x
+// the fastest peer; above, at least 10x its throughput with at least 100x
+// fewer bytes written.
+func eventBar(size string, speed, fewer float64) string {
+	if size == "1KiB" {
+		return verdict(speed >= 0.8) + " (≥ 0.8x)"
+	}
+	return verdict(speed >= 10 && fewer >= 100) + " (≥ 10x, ≥ 100x fewer bytes)"
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+// dur formats nanoseconds for reading.
+func dur(ns float64) string {
+	switch {
+	case ns >= 1e6:
+		return fmt.Sprintf("%.2f ms", ns/1e6)
+	case ns >= 1e3:
+		return fmt.Sprintf("%.1f µs", ns/1e3)
+	}
+	return fmt.Sprintf("%.0f ns", ns)
+}

@@ -1,0 +1,14 @@
+// Package bench measures livectx against the Go stores people use today for
+// the same job, on the same machine, in one run: scs's memstore and a plain
+// map in memory, raw bbolt written the usual way, and scs's goredisstore and
+// gofiber's Redis storage on a real Redis.
+//
+// The job is a LiveView's life: mount (restore a context of N bytes held in
+// ten fields), then events that each change one small field (an int
+// counter) and persist. livectx runs it through socket.Socket, which writes
+// only the field that changed; the peers encode the whole context into one
+// value per instance and write that value, as sessions stores are used.
+//
+// It is a module of its own so that the library's users never download the
+// peers. Run it all with run.sh, which prints the table README.md quotes.
+package bench
