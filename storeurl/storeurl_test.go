@@ -223,3 +223,45 @@ func TestOpenRedisFailsFastOnAWrongPassword(t *testing.T) {
 		t.Errorf("error shows the password: %v", err)
 	}
 }
+
+func TestRedisStoresReportTheTimeToLive(t *testing.T) {
+	m := miniredis.RunT(t)
+	ctx := context.Background()
+	ttler := func(u string) (store.ContextStore, interface {
+		TTL(context.Context, string) (time.Duration, error)
+	}) {
+		s, err := Open(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		r, ok := s.(interface {
+			TTL(context.Context, string) (time.Duration, error)
+		})
+		if !ok {
+			t.Fatalf("the store of %s has no TTL method", u)
+		}
+		return s, r
+	}
+	s, r := ttler("redis://" + m.Addr() + "?prefix=x:&ttl=90s")
+	// Ids with bytes that the key layout escapes, to prove TTL finds the
+	// key redisstore wrote.
+	for _, id := range []string{"plain-id_1.2", "a:b{c}*? é\x00"} {
+		if _, err := s.Apply(ctx, id, store.Change{Set: map[string][]byte{"f": {1}}}); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := r.TTL(ctx, id); err != nil || d != 90*time.Second {
+			t.Errorf("TTL(%q) = %v, %v; want 1m30s (keys: %q)", id, d, err, m.Keys())
+		}
+	}
+	if _, err := r.TTL(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("TTL of a missing record: %v, want ErrNotFound", err)
+	}
+	s, r = ttler("redis://" + m.Addr())
+	if _, err := s.Apply(ctx, "forever", store.Change{Set: map[string][]byte{"f": {1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := r.TTL(ctx, "forever"); err != nil || d != 0 {
+		t.Errorf("TTL of a record without expiry = %v, %v; want 0", d, err)
+	}
+}
