@@ -244,6 +244,16 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 			cur[i] = s.temps[i].enc
 		}
 	}
+	// Fields whose last write failed are written with their current value.
+	for _, i := range s.pending {
+		if f := &s.tab.fields[i]; s.marks[i]&markAssigned == 0 && s.temps[i] == nil {
+			b, err := store.Marshal(s.rv.Field(i).Interface())
+			if err != nil {
+				return fmt.Errorf("socket: render %q: encode field %q: %w", s.id, f.name, err)
+			}
+			cur[i] = b
+		}
+	}
 	if !s.rendered {
 		changed = s.tab.names
 	} else {
@@ -266,41 +276,24 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 	// Write the fields whose final value differs from the stored one.
 	var set map[string][]byte
 	var written []int
-	add := func(i int) error {
-		f := &s.tab.fields[i]
-		if !f.stored {
-			return nil
-		}
-		b, ok := cur[i]
-		switch {
-		case s.temps[i] != nil:
-			b = s.temps[i].enc
-		case !ok:
-			var err error
-			if b, err = store.Marshal(s.rv.Field(i).Interface()); err != nil {
-				return fmt.Errorf("socket: render %q: encode field %q: %w", s.id, f.name, err)
+	for _, list := range [...][]int{s.assigned, s.pending} {
+		for _, i := range list {
+			f := &s.tab.fields[i]
+			if !f.stored {
+				continue
 			}
-		}
-		if bytes.Equal(b, s.stored[i]) && s.stored[i] != nil {
-			return nil
-		}
-		if set == nil {
-			set = make(map[string][]byte, len(s.assigned)+len(s.pending))
-		}
-		set[f.name] = b
-		written = append(written, i)
-		return nil
-	}
-	for _, i := range s.assigned {
-		if err := add(i); err != nil {
-			return err
-		}
-	}
-	for _, i := range s.pending {
-		if s.marks[i]&markAssigned == 0 {
-			if err := add(i); err != nil {
-				return err
+			b := cur[i]
+			if s.temps[i] != nil {
+				b = s.temps[i].enc // what the store receives is the reset value
 			}
+			if _, dup := set[f.name]; dup || (s.stored[i] != nil && bytes.Equal(b, s.stored[i])) {
+				continue
+			}
+			if set == nil {
+				set = make(map[string][]byte, len(s.assigned)+len(s.pending))
+			}
+			set[f.name] = b
+			written = append(written, i)
 		}
 	}
 	s.clearMarks()
