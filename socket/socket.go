@@ -206,6 +206,7 @@ func (c Changed) Names() []string { return slices.Clone(c.names) }
 // store.ErrConflict; call Reload to take the stored context.
 //
 // render runs with the socket locked: it must not call the socket's methods.
+// A nil render ends the cycle without rendering (to save assignments).
 func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -260,8 +261,10 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 		slices.Sort(changed)
 	}
 
-	if err := render(s.ctx, Changed{names: changed}); err != nil {
-		return err
+	if render != nil {
+		if err := render(s.ctx, Changed{names: changed}); err != nil {
+			return err
+		}
 	}
 
 	for i, b := range cur {

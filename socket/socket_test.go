@@ -87,3 +87,30 @@ func TestKeepOnCloseExpiresOneTTLAfterClose(t *testing.T) {
 		t.Fatalf("61s after the close: Load = %v, want ErrNotFound", err)
 	}
 }
+
+func TestRenderWithoutARenderFuncStillWrites(t *testing.T) {
+	type ctr struct {
+		N int `msgpack:"n"`
+	}
+	n := socket.FieldOf(func(c *ctr) *int { return &c.N })
+	st := memory.New()
+	t.Cleanup(func() { st.Close() })
+	s, err := socket.NewManager[ctr](socket.WithStore(st)).Open(t.Context(), "nil-render", ctr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Assign(n.Set(7)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Render(t.Context(), nil); err != nil {
+		t.Fatalf("Render(nil) = %v", err)
+	}
+	rec, err := st.Load(t.Context(), "nil-render")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	if err := store.Unmarshal("nil-render", "n", rec.Fields["n"], &got); err != nil || got != 7 {
+		t.Fatalf("stored n = %d, %v; want 7", got, err)
+	}
+}
