@@ -30,10 +30,12 @@
 // # Durability and ownership
 //
 // Writes are fsynced before Apply returns (bbolt's default). Concurrent writes
-// are coalesced into shared transactions with bbolt's DB.Batch, so many
-// goroutines share few fsyncs; a lone writer commits at once. Open owns the
-// file it opens and Close closes it; New uses a *bbolt.DB the caller owns and
-// Close leaves it open.
+// share transactions through a group commit: while one transaction commits,
+// the writes that arrive queue up and all go in the next, so many goroutines
+// share few fsyncs and a lone writer never waits.
+//
+// Open owns the file it opens and Close closes it; New uses a *bbolt.DB the
+// caller owns and Close leaves it open.
 package boltstore
 
 import (
@@ -45,7 +47,6 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -99,11 +100,14 @@ func WithSweepInterval(d time.Duration) store.Option {
 // Store is a store.ContextStore and a store.Lister on a bbolt file. It is
 // safe for concurrent use.
 type Store struct {
-	db      *bbolt.DB
-	ownsDB  bool
-	cfg     *store.Config
-	bucket  []byte
-	writers atomic.Int64 // Apply, Touch and Delete calls in flight
+	db     *bbolt.DB
+	ownsDB bool
+	cfg    *store.Config
+	bucket []byte
+	// The group commit (see commit).
+	queueMu    sync.Mutex
+	queue      []*pendingWrite
+	committing chan struct{} // holds a token while a leader commits
 
 	mu     sync.RWMutex // held for reading by every call, for writing by Close
 	closed bool
@@ -188,6 +192,8 @@ func newStore(db *bbolt.DB, cfg *store.Config, owns bool) (*Store, error) {
 		cfg:    cfg,
 		bucket: []byte(store.BackendValue(cfg, bucketKey{}, DefaultBucket)),
 		stop:   make(chan struct{}),
+
+		committing: make(chan struct{}, 1),
 	}
 	if len(s.bucket) == 0 {
 		return nil, errors.New("boltstore: empty bucket name")
@@ -412,10 +418,8 @@ func (s *Store) view(fn func(*bbolt.Tx) error) error {
 	return guard(func() error { return s.db.View(fn) })
 }
 
-// write runs fn in a write transaction with the time of the write. A lone
-// writer commits at once; concurrent ones share transactions through
-// db.Batch, which may run fn more than once, so fn must keep its results in
-// variables it overwrites on every run.
+// write runs fn in a write transaction with the time of the write, shared
+// with the writes of other goroutines (see commit).
 func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx, now int64) error) error {
 	leave, err := s.enter(ctx)
 	if err != nil {
@@ -423,47 +427,106 @@ func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx, now int64) erro
 	}
 	defer leave()
 	now := s.cfg.Now().UnixNano()
-	defer s.writers.Add(-1)
-	if s.writers.Add(1) == 1 {
-		// Nobody to share a commit with: Batch would only add its delay.
-		return guard(func() error {
-			return s.db.Update(func(tx *bbolt.Tx) error { return fn(tx, now) })
-		})
+	return s.commit(func(tx *bbolt.Tx) error { return fn(tx, now) })
+}
+
+// maxGroup bounds the writes one transaction carries.
+const maxGroup = 1000
+
+// pendingWrite is a write waiting for a transaction.
+type pendingWrite struct {
+	fn   func(*bbolt.Tx) error
+	err  error
+	done chan struct{} // closed once err is final
+}
+
+// commit runs fn in a write transaction and returns once that is durable.
+// It is a group commit: a write that finds no commit in progress takes every
+// queued write (its own included) into one transaction, so while one fsync
+// runs, the writes that arrive queue up and share the next. A lone writer
+// commits at once (bbolt's DB.Batch would wait out its delay first).
+//
+// fn may run more than once (when another write in its transaction fails
+// the transaction is retried without it), so it must recompute everything
+// inside the transaction and keep its results in variables each run
+// overwrites.
+func (s *Store) commit(fn func(*bbolt.Tx) error) error {
+	p := &pendingWrite{fn: fn, done: make(chan struct{})}
+	s.queueMu.Lock()
+	s.queue = append(s.queue, p)
+	s.queueMu.Unlock()
+	for {
+		select {
+		case <-p.done:
+			return p.err
+		case s.committing <- struct{}{}:
+		}
+		select {
+		case <-p.done: // a leader took it while we waited
+		default:
+			s.queueMu.Lock()
+			n := min(len(s.queue), maxGroup)
+			group := s.queue[:n:n]
+			s.queue = s.queue[n:]
+			s.queueMu.Unlock()
+			s.runGroup(group)
+		}
+		<-s.committing
 	}
-	// In a shared transaction, an error would roll back every call in it
-	// and make Batch run them again. The store's own refusals (a conflict,
-	// a missing record...) come before fn writes anything, so they are
-	// handed back beside the transaction, which goes on.
-	var refusal error
-	err = guard(func() error {
-		return s.db.Batch(func(tx *bbolt.Tx) error {
-			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // Batch's own goroutine
-			refusal = fn(tx, now)
-			if isRefusal(refusal) {
+}
+
+// runGroup commits group in one transaction and sets each write's error. A
+// write that fails after it may have written rolls the transaction back; it
+// gets its error and the others are retried without it. The store's own
+// refusals (a conflict, a missing record...) come before any write, so
+// they fail their write alone.
+func (s *Store) runGroup(group []*pendingWrite) {
+	for len(group) > 0 {
+		failed := -1
+		err := guard(func() error {
+			return s.db.Update(func(tx *bbolt.Tx) error {
+				for i, p := range group {
+					p.err = guard(func() error { return p.fn(tx) })
+					if p.err != nil && !isRefusal(p.err) {
+						failed = i
+						return p.err
+					}
+				}
 				return nil
-			}
-			return refusal
+			})
 		})
-	})
-	if err != nil {
-		return err
+		if failed >= 0 {
+			close(group[failed].done)
+			group = append(group[:failed:failed], group[failed+1:]...)
+			continue
+		}
+		for _, p := range group {
+			if err != nil {
+				p.err = err
+			}
+			close(p.done)
+		}
+		return
 	}
-	return refusal
 }
 
 // isRefusal reports the errors that write functions return before their
 // first write.
 func isRefusal(err error) bool {
-	for _, target := range []error{store.ErrConflict, store.ErrTooLarge, store.ErrNotFound, store.ErrCorrupt} {
+	for _, target := range []error{store.ErrConflict, store.ErrTooLarge, store.ErrNotFound} {
 		if errors.Is(err, target) {
 			return true
 		}
 	}
-	return false
+	// Unreadable metadata, not a panic that guard caught mid-write.
+	var corrupt *store.CorruptError
+	return errors.As(err, &corrupt)
 }
 
 // guard runs fn, turning a panic or a memory fault (bbolt reading a damaged
-// file through its memory map) into an error.
+// file through its memory map) into an error. Faults turn into panics only
+// in the goroutine that asked, so every goroutine that reads the file runs
+// under guard.
 func guard(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
