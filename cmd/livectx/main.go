@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -72,11 +73,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := boltFileExists(storeURL); err != nil {
+		return err
+	}
 	st, err := storeurl.Open(ctx, storeURL)
 	if err != nil {
 		return err
 	}
 	return errors.Join(do(ctx, st), st.Close())
+}
+
+// boltFileExists refuses a bolt URL naming no file: opening it would create
+// an empty one, hiding a mistyped path.
+func boltFileExists(storeURL string) error {
+	rest, ok := strings.CutPrefix(storeURL, "bolt://")
+	if !ok {
+		return nil
+	}
+	rest, _, _ = strings.Cut(rest, "?")
+	path, err := url.PathUnescape(rest)
+	if err != nil {
+		return nil // storeurl reports it
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("no bolt file to inspect: %w", err)
+	}
+	return nil
 }
 
 // command is a parsed command, ready to run against a store.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -398,5 +399,17 @@ func TestBadCommandLinesPrintTheUsage(t *testing.T) {
 	err := run(context.Background(), []string{"-store", "nope://", "stats"}, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "forms:") {
 		t.Errorf("a bad store URL: %v, want the URL forms listed", err)
+	}
+}
+
+func TestAMissingBoltFileIsNotCreated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "typo.db")
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"-store", "bolt://" + path, "stats"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "no bolt file") {
+		t.Errorf("stats on a missing bolt file: %v, want an error", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("the inspector created the missing bolt file")
 	}
 }
