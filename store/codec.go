@@ -17,7 +17,7 @@ const (
 	// may have: a scalar has depth 0, an array of scalars depth 1.
 	MaxDecodeDepth = 64
 	// MaxDecodeSize is the largest encoded value, in bytes, that Unmarshal
-	// accepts: no record may hold more.
+	// accepts: the default cap on a whole record.
 	MaxDecodeSize = DefaultMaxRecordSize
 )
 
@@ -135,12 +135,14 @@ func compareEntries(b []byte, x, y entry) int {
 // then decodes them with github.com/vmihailenco/msgpack/v5. A failure of
 // either, and a panic inside the decoder, is returned as a *CorruptError
 // naming id and field (errors.Is(err, ErrCorrupt) holds); v may then be
-// partly written. Unmarshal never panics on any b, runs in time linear in
-// len(b), and allocates in proportion to len(b): a slice or map is never
-// sized beyond the bytes left to fill it. Measured worst case, decoding
-// into any: about 170 bytes per byte of b (maps of one entry); into typed
-// slices it is up to the element size per byte. Passing a v that is not a non-nil
-// pointer is a caller's error, returned as a plain error.
+// partly written. A v that is not a non-nil pointer is the caller's error,
+// returned as a plain error.
+//
+// Unmarshal never panics, whatever b holds, runs in time linear in len(b)
+// and allocates in proportion to len(b), since no slice or map is sized
+// beyond the bytes left to fill it. The worst case measured, decoding into
+// any, is about 170 bytes per byte of b (arrays of one-entry maps); into a
+// typed slice it is at most the element's size per byte.
 //
 // Decoding follows msgpack's rules: fields missing from b keep their value
 // in v, a time.Time comes back in time.Local, and a *any must hold nil (a

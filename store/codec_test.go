@@ -22,38 +22,44 @@ func nested(depth int) []byte {
 	return append(bytes.Repeat([]byte{0x91}, depth), 0xc0)
 }
 
-// hostile are stored bytes that Unmarshal must refuse, each with a piece of
-// the error it must give.
-var hostile = []struct {
+// hostile returns stored bytes that Unmarshal must refuse, each with a
+// piece of the error it must give.
+func hostile() []struct {
 	name string
 	b    []byte
 	want string
-}{
-	{"a str32 declaring 4 GiB with 3 bytes", []byte{0xdb, 0xff, 0xff, 0xff, 0xff, 'a', 'b', 'c'}, "str of 4294967295 bytes declared at offset 0, 3 bytes remain"},
-	{"a bin32 declaring 4 GiB with 1 byte", []byte{0xc6, 0xff, 0xff, 0xff, 0xff, 0x00}, "bin of 4294967295 bytes declared"},
-	{"a bin32 declaring 100 MB with 5 bytes", []byte{0xc6, 0x05, 0xf5, 0xe1, 0x00, 1, 2, 3, 4, 5}, "bin of 100000000 bytes declared"},
-	{"an ext32 declaring 4 GiB", []byte{0xc9, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00}, "ext of 4294967295 bytes declared at offset 0, 1 bytes remain"},
-	{"an ext8 longer than its bytes", []byte{0xc7, 0x05, 0x01, 0x00}, "ext of 5 bytes declared at offset 0, 1 bytes remain"},
-	{"a fixext1 without its type", []byte{0xd4}, "ext header at offset 0 truncated"},
-	{"an ext8 without its type", []byte{0xc7, 0x00}, "ext header at offset 0 truncated: needs 3 bytes, 2 remain"},
-	{"a fixext16 with 3 bytes", []byte{0xd8, 0x01, 0x00, 0x00}, "ext of 16 bytes declared at offset 0, 2 bytes remain"},
-	{"an array32 of 4 billion elements in 3 bytes", []byte{0xdd, 0xff, 0xff, 0xff, 0xff, 1, 2, 3}, "array of 4294967295 elements declared at offset 0, 3 bytes remain"},
-	{"an array16 inside an array, longer than its bytes", []byte{0x91, 0xdc, 0xff, 0xff, 0xc0}, "array of 65535 elements declared at offset 1, 1 bytes remain"},
-	{"a map32 of 4 billion pairs in 2 bytes", []byte{0xdf, 0xff, 0xff, 0xff, 0xff, 1, 2}, "map of 4294967295 pairs declared at offset 0, 2 bytes remain"},
-	{"a map16 whose pairs need more bytes than remain", []byte{0xde, 0x00, 0x03, 1, 2, 3, 4, 5}, "map of 3 pairs declared"},
-	{"nesting 100000 levels deep", nested(100_000), "nested deeper than 64 levels"},
-	{"nesting one level too deep", nested(store.MaxDecodeDepth + 1), "nested deeper than 64 levels"},
-	{"an empty map one level too deep", append(bytes.Repeat([]byte{0x91}, store.MaxDecodeDepth), 0x80), "nested deeper than 64 levels"},
-	{"no bytes at all", []byte{}, "a value expected at offset 0"},
-	{"a float64 cut short", []byte{0xcb, 0x40, 0x09}, "float64 of 8 bytes declared at offset 0, 2 bytes remain"},
-	{"a str16 header cut short", []byte{0xda, 0x00}, "str header at offset 0 truncated"},
-	{"an array missing its last element", []byte{0x92, 0x01}, "array of 2 elements declared"},
-	{"a map missing its last value", []byte{0x82, 0xa1, 'a', 0x01, 0xa1, 'b'}, "a value expected at offset 6"},
-	{"trailing bytes after an int", []byte{0x01, 0x02}, "1 trailing bytes after the value, at offset 1"},
-	{"trailing bytes after a map", []byte{0x81, 0xa1, 'a', 0x01, 0xff, 0xff}, "2 trailing bytes"},
-	{"the reserved code 0xc1", []byte{0xc1}, "reserved code 0xc1 at offset 0"},
-	{"the reserved code 0xc1 inside an array", []byte{0x92, 0x01, 0xc1}, "reserved code 0xc1 at offset 2"},
-	{"a value larger than MaxDecodeSize", binOf(store.MaxDecodeSize), "more than the 33554432 a value may hold"},
+} {
+	return []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"a str32 declaring 4 GiB with 3 bytes", []byte{0xdb, 0xff, 0xff, 0xff, 0xff, 'a', 'b', 'c'}, "str of 4294967295 bytes declared at offset 0, 3 bytes remain"},
+		{"a bin32 declaring 4 GiB with 1 byte", []byte{0xc6, 0xff, 0xff, 0xff, 0xff, 0x00}, "bin of 4294967295 bytes declared"},
+		{"a bin32 declaring 100 MB with 5 bytes", []byte{0xc6, 0x05, 0xf5, 0xe1, 0x00, 1, 2, 3, 4, 5}, "bin of 100000000 bytes declared"},
+		{"an ext32 declaring 4 GiB", []byte{0xc9, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00}, "ext of 4294967295 bytes declared at offset 0, 1 bytes remain"},
+		{"an ext8 longer than its bytes", []byte{0xc7, 0x05, 0x01, 0x00}, "ext of 5 bytes declared at offset 0, 1 bytes remain"},
+		{"a fixext1 without its type", []byte{0xd4}, "ext header at offset 0 truncated"},
+		{"an ext8 without its type", []byte{0xc7, 0x00}, "ext header at offset 0 truncated: needs 3 bytes, 2 remain"},
+		{"a fixext16 with 3 bytes", []byte{0xd8, 0x01, 0x00, 0x00}, "ext of 16 bytes declared at offset 0, 2 bytes remain"},
+		{"an array32 of 4 billion elements in 3 bytes", []byte{0xdd, 0xff, 0xff, 0xff, 0xff, 1, 2, 3}, "array of 4294967295 elements declared at offset 0, 3 bytes remain"},
+		{"an array16 inside an array, longer than its bytes", []byte{0x91, 0xdc, 0xff, 0xff, 0xc0}, "array of 65535 elements declared at offset 1, 1 bytes remain"},
+		{"a map32 of 4 billion pairs in 2 bytes", []byte{0xdf, 0xff, 0xff, 0xff, 0xff, 1, 2}, "map of 4294967295 pairs declared at offset 0, 2 bytes remain"},
+		{"a map16 whose pairs need more bytes than remain", []byte{0xde, 0x00, 0x03, 1, 2, 3, 4, 5}, "map of 3 pairs declared"},
+		{"nesting 100000 levels deep", nested(100_000), "nested deeper than 64 levels"},
+		{"nesting one level too deep", nested(store.MaxDecodeDepth + 1), "nested deeper than 64 levels"},
+		{"an empty map one level too deep", append(bytes.Repeat([]byte{0x91}, store.MaxDecodeDepth), 0x80), "nested deeper than 64 levels"},
+		{"no bytes at all", []byte{}, "a value expected at offset 0"},
+		{"a float64 cut short", []byte{0xcb, 0x40, 0x09}, "float64 of 8 bytes declared at offset 0, 2 bytes remain"},
+		{"a str16 header cut short", []byte{0xda, 0x00}, "str header at offset 0 truncated"},
+		{"an array missing its last element", []byte{0x92, 0x01}, "array of 2 elements declared"},
+		{"a map missing its last value", []byte{0x82, 0xa1, 'a', 0x01, 0xa1, 'b'}, "a value expected at offset 6"},
+		{"trailing bytes after an int", []byte{0x01, 0x02}, "1 trailing bytes after the value, at offset 1"},
+		{"trailing bytes after a map", []byte{0x81, 0xa1, 'a', 0x01, 0xff, 0xff}, "2 trailing bytes"},
+		{"the reserved code 0xc1", []byte{0xc1}, "reserved code 0xc1 at offset 0"},
+		{"the reserved code 0xc1 inside an array", []byte{0x92, 0x01, 0xc1}, "reserved code 0xc1 at offset 2"},
+		{"a value larger than MaxDecodeSize", binOf(store.MaxDecodeSize), "more than the 33554432 a value may hold"},
+	}
 }
 
 // binOf returns a well-formed bin32 of n zero bytes.
@@ -72,7 +78,7 @@ type small struct {
 }
 
 func TestUnmarshalRefusesHostileBytes(t *testing.T) {
-	for _, tc := range hostile {
+	for _, tc := range hostile() {
 		t.Run(tc.name+" is corrupt", func(t *testing.T) {
 			if err := store.CheckMsgpack(tc.b); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("CheckMsgpack = %v, want an error containing %q", err, tc.want)
@@ -434,7 +440,7 @@ func FuzzUnmarshal(f *testing.F) {
 	// Small seeds: the fuzzer minimizes every new input it finds, at a cost
 	// that grows with the input, so large seeds slow it down. The corpus in
 	// testdata holds more.
-	for _, tc := range hostile {
+	for _, tc := range hostile() {
 		if len(tc.b) <= 4<<10 {
 			f.Add(tc.b)
 		}
