@@ -70,8 +70,9 @@ if newsize > tonumber(ARGV[5]) then
   return {3, newsize}
 end
 
--- Write. unpack is bounded by Lua's stack, so long lists go in chunks.
-local chunk = 1000
+-- Write: the version field and the first fields in one HSET. unpack is
+-- bounded by Lua's stack, so long lists go in chunks.
+local chunk = 2000
 if meta and ARGV[3] == '1' then
   redis.call('DEL', key)
 elseif not replace then
@@ -80,9 +81,10 @@ elseif not replace then
   end
 end
 version = version + 1
-redis.call('HSET', key, '', string.format('%d %d %s', version, newsize, ARGV[1]))
-for i = 7, first_del - 1, 2 * chunk do
-  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 2 * chunk - 1, first_del - 1)))
+local last = math.min(6 + chunk, first_del - 1)
+redis.call('HSET', key, '', string.format('%d %d %s', version, newsize, ARGV[1]), unpack(ARGV, 7, last))
+for i = last + 1, first_del - 1, chunk do
+  redis.call('HSET', key, unpack(ARGV, i, math.min(i + chunk - 1, first_del - 1)))
 end
 
 local ttl = tonumber(ARGV[4])

@@ -252,6 +252,9 @@ func (s *Store) applyArgs(c store.Change, copyValues bool) []any {
 			args = append(args, k, v)
 		}
 	}
+	if len(c.Delete) == 1 {
+		return append(args, c.Delete[0])
+	}
 	seen := make(map[string]bool, len(c.Delete))
 	for _, k := range c.Delete {
 		if !seen[k] { // the script counts each deleted field once

@@ -242,16 +242,12 @@ func TestListPagesThroughEveryRecord(t *testing.T) {
 }
 
 func TestApplySurvivesScriptCacheLoss(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, tg target) {
-		if tg.name != "miniredis" {
-			// SCRIPT FLUSH is only for servers of our own.
-			t.Skip("flushes the script cache: runs on miniredis and the fault server")
-		}
+	check := func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
-		s := newStore(t, tg.client)
+		s := newStore(t, c)
 		for i := range 3 {
 			if i > 0 {
-				if err := tg.client.ScriptFlush(ctx).Err(); err != nil {
+				if err := c.ScriptFlush(ctx).Err(); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -260,6 +256,17 @@ func TestApplySurvivesScriptCacheLoss(t *testing.T) {
 				t.Fatalf("Apply after %d flushes = %d, %v; want %d", i, v, err, i+1)
 			}
 		}
+	}
+	// SCRIPT FLUSH only on servers of the test's own.
+	t.Run("on miniredis", func(t *testing.T) {
+		_, c := newMiniredis(t)
+		check(t, c)
+	})
+	t.Run("on a server of its own", func(t *testing.T) {
+		srv := startFaultServer(t)
+		c := redis.NewClient(&redis.Options{Addr: srv.addr})
+		t.Cleanup(func() { c.Close() })
+		check(t, c)
 	})
 }
 
@@ -513,6 +520,38 @@ func TestRecordSizeCapIsCheckedOnTheServer(t *testing.T) {
 			if err != nil || rec.Size() != st.wantLen {
 				t.Fatalf("%s: record size %d, %v; want %d", st.name, rec.Size(), err, st.wantLen)
 			}
+		}
+	})
+}
+
+func TestApplyOfThousandsOfFields(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		ctx := context.Background()
+		s := newStore(t, tg.client)
+		set := map[string][]byte{}
+		for i := range 5001 {
+			set[fmt.Sprint(i)] = []byte("v")
+		}
+		if _, err := s.Apply(ctx, "big", store.Change{Set: set}); err != nil {
+			t.Fatal(err)
+		}
+		c := store.Change{Set: map[string][]byte{"new": nil}}
+		for i := range 4001 {
+			c.Delete = append(c.Delete, fmt.Sprint(i))
+		}
+		if _, err := s.Apply(ctx, "big", c); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := s.Load(ctx, "big")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.Fields) != 1001 || rec.Version != 2 {
+			t.Errorf("record holds %d fields at version %d, want 1001 at version 2", len(rec.Fields), rec.Version)
+		}
+		// The running size matches the record.
+		if _, err := s.Apply(ctx, "big", store.Change{Replace: true}); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

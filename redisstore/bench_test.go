@@ -1,0 +1,166 @@
+package redisstore_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/livectx/livectx/store"
+)
+
+// The benchmarks run on LIVECTX_REDIS_ADDR, the store side by side with the
+// raw go-redis commands doing the same work without versioning:
+//
+//	go test ./redisstore -run '^$' -bench . -benchmem -count 6 > bench.txt
+//	benchstat -col /impl bench.txt
+
+// countingConn counts the bytes a client sends and receives.
+type countingConn struct {
+	net.Conn
+	out, in *atomic.Int64
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.out.Add(int64(n))
+	return n, err
+}
+
+func (c countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.in.Add(int64(n))
+	return n, err
+}
+
+// benchClient returns a client on LIVECTX_REDIS_ADDR with counters of the
+// bytes it sends and receives.
+func benchClient(b *testing.B) (c *redis.Client, out, in *atomic.Int64) {
+	addr := serverClient(b).Options().Addr // skips or fails as the tests do
+	out, in = new(atomic.Int64), new(atomic.Int64)
+	c = redis.NewClient(&redis.Options{
+		Addr:     addr,
+		PoolSize: 64,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			return countingConn{conn, out, in}, err
+		},
+	})
+	b.Cleanup(func() { c.Close() })
+	return c, out, in
+}
+
+// runGoroutines runs op b.N times in total from n goroutines; op gets the
+// goroutine's number.
+func runGoroutines(b *testing.B, n int, op func(g int) error) {
+	if n == 1 {
+		for b.Loop() {
+			if err := op(0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
+	}
+	b.SetParallelism((n + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		g := int(next.Add(1) - 1)
+		for pb.Next() {
+			if err := op(g); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// wire reports the bytes sent and received per operation.
+func wire(b *testing.B, out, in *atomic.Int64, do func()) {
+	out.Store(0)
+	in.Store(0)
+	do()
+	b.ReportMetric(float64(out.Load())/float64(b.N), "sent-B/op")
+	b.ReportMetric(float64(in.Load())/float64(b.N), "recv-B/op")
+}
+
+const benchTTL = 10 * time.Minute
+
+// BenchmarkApply writes one 1 KiB field of one record per goroutine.
+func BenchmarkApply(b *testing.B) {
+	c, out, in := benchClient(b)
+	ctx := context.Background()
+	s := newStore(b, c, store.WithTTL(benchTTL))
+	prefix := testPrefix(b, c)
+	value := bytes.Repeat([]byte("v"), 1024)
+	for _, n := range []int{1, 32} {
+		b.Run(fmt.Sprintf("goroutines=%d/impl=livectx", n), func(b *testing.B) {
+			wire(b, out, in, func() {
+				runGoroutines(b, n, func(g int) error {
+					_, err := s.Apply(ctx, fmt.Sprint("apply-", g), store.Change{Set: map[string][]byte{"field": value}})
+					return err
+				})
+			})
+		})
+		b.Run(fmt.Sprintf("goroutines=%d/impl=raw", n), func(b *testing.B) {
+			wire(b, out, in, func() {
+				runGoroutines(b, n, func(g int) error {
+					key := fmt.Sprint(prefix, "apply-", g)
+					_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+						p.HSet(ctx, key, "field", value)
+						p.PExpire(ctx, key, benchTTL)
+						return nil
+					})
+					return err
+				})
+			})
+		})
+	}
+}
+
+// BenchmarkLoad reads a record of 20 fields of 1 KiB each.
+func BenchmarkLoad(b *testing.B) {
+	c, out, in := benchClient(b)
+	ctx := context.Background()
+	s := newStore(b, c, store.WithTTL(benchTTL))
+	prefix := testPrefix(b, c)
+	fields := map[string][]byte{}
+	for i := range 20 {
+		fields[fmt.Sprint("field-", i)] = bytes.Repeat([]byte{byte('a' + i)}, 1024)
+	}
+	if _, err := s.Apply(ctx, "load", store.Change{Set: fields}); err != nil {
+		b.Fatal(err)
+	}
+	for k, v := range fields {
+		c.HSet(ctx, prefix+"load", k, v)
+	}
+	for _, n := range []int{1, 32} {
+		b.Run(fmt.Sprintf("goroutines=%d/impl=livectx", n), func(b *testing.B) {
+			wire(b, out, in, func() {
+				runGoroutines(b, n, func(int) error {
+					rec, err := s.Load(ctx, "load")
+					if err == nil && len(rec.Fields) != 20 {
+						err = fmt.Errorf("loaded %d fields", len(rec.Fields))
+					}
+					return err
+				})
+			})
+		})
+		b.Run(fmt.Sprintf("goroutines=%d/impl=raw", n), func(b *testing.B) {
+			wire(b, out, in, func() {
+				runGoroutines(b, n, func(int) error {
+					h, err := c.HGetAll(ctx, prefix+"load").Result()
+					if err == nil && len(h) != 20 {
+						err = fmt.Errorf("loaded %d fields", len(h))
+					}
+					return err
+				})
+			})
+		})
+	}
+}
