@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alicebob/miniredis/v2"
+
 	"github.com/livectx/livectx/store"
 )
 
@@ -135,23 +137,30 @@ func TestPhotosReachTheBrowserButNeverTheStore(t *testing.T) {
 	}
 }
 
-func TestARestartedServerResumesThePageFromBolt(t *testing.T) {
-	u := "bolt://" + filepath.Join(t.TempDir(), "demo.db") + "?ttl=1h"
-	d := startDemo(t, "127.0.0.1:0", u)
-	event(t, d, "p", "inc", "")
-	event(t, d, "p", "inc", "")
-	event(t, d, "p", "input", "still here")
-	event(t, d, "p", "photos", "")
-	if err := d.Stop(context.Background()); err != nil {
-		t.Fatal(err)
+func TestARestartedServerResumesThePage(t *testing.T) {
+	stores := []struct{ name, url string }{
+		{"on a bolt file", "bolt://" + filepath.Join(t.TempDir(), "demo.db") + "?ttl=1h"},
+		{"on Redis", "redis://" + miniredis.RunT(t).Addr() + "/0?prefix=demo:&ttl=1h"},
 	}
-	d = startDemo(t, "127.0.0.1:0", u)
-	_, page := get(t, "http://"+d.Addr()+"/?id=p")
-	if number(t, countRE, page) != 2 || !strings.Contains(page, `value="still here"`) || !strings.Contains(page, "Resumed from the store") {
-		t.Errorf("after a restart the page did not resume (count 2, text, resumed badge):\n%s", page)
-	}
-	if strings.Contains(page, "<img ") {
-		t.Error("after a restart the page shows photos, which were never stored")
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			d := startDemo(t, "127.0.0.1:0", st.url)
+			event(t, d, "p", "inc", "")
+			event(t, d, "p", "inc", "")
+			event(t, d, "p", "input", "still here")
+			event(t, d, "p", "photos", "")
+			if err := d.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			d = startDemo(t, "127.0.0.1:0", st.url)
+			_, page := get(t, "http://"+d.Addr()+"/?id=p")
+			if number(t, countRE, page) != 2 || !strings.Contains(page, `value="still here"`) || !strings.Contains(page, "Resumed from the store") {
+				t.Errorf("after a restart the page did not resume (count 2, text, resumed badge):\n%s", page)
+			}
+			if strings.Contains(page, "<img ") {
+				t.Error("after a restart the page shows photos, which were never stored")
+			}
+		})
 	}
 }
 
