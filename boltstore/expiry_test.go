@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -196,5 +197,41 @@ func TestApplyAndTouchMoveTheExpiryEntry(t *testing.T) {
 	}
 	if u := measure(t, s); u.keys != 0 {
 		t.Fatalf("%d keys left after Delete", u.keys)
+	}
+}
+
+func TestTouchWithoutATTLWritesOnlyToClearAnOldExpiry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctx.db")
+	clock := storetest.NewClock()
+	ctx := context.Background()
+	s, err := Open(path, store.WithTTL(time.Minute), store.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(ctx, "old", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = openAt(t, path, store.WithClock(clock.Now))
+	if _, err := s.Apply(ctx, "new", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	before := commits(t, s.db)
+	if err := s.Touch(ctx, "new"); err != nil {
+		t.Fatal(err)
+	}
+	if n := commits(t, s.db) - before; n != 0 {
+		t.Fatalf("Touch without a TTL committed %d transactions", n)
+	}
+	if err := s.Touch(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute)
+	if _, err := s.Load(ctx, "old"); err != nil {
+		t.Fatalf("a record touched without a TTL still expired: %v", err)
+	}
+	if err := s.Touch(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Touch of a missing record: %v", err)
 	}
 }

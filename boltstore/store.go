@@ -347,6 +347,14 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // metadata; a missing or expired record returns store.ErrNotFound.
 func (s *Store) Touch(ctx context.Context, id string) error {
 	err := store.ValidateID(id)
+	if err == nil && s.cfg.TTL <= 0 {
+		// Nothing to refresh, unless the record holds an expiry from an
+		// earlier TTL: a read transaction decides, without an fsync.
+		var done bool
+		if done, err = s.touchWithoutTTL(ctx, id); done {
+			return nil
+		}
+	}
 	if err == nil {
 		err = s.write(ctx, func(tx *bbolt.Tx, now int64) error {
 			recs, idx := s.buckets(tx)
@@ -364,6 +372,28 @@ func (s *Store) Touch(ctx context.Context, id string) error {
 		return fmt.Errorf("boltstore: touch %q: %w", id, err)
 	}
 	return nil
+}
+
+// touchWithoutTTL reports whether the live record under id has no expiry to
+// clear, so that Touch has nothing to write.
+func (s *Store) touchWithoutTTL(ctx context.Context, id string) (bool, error) {
+	leave, err := s.enter(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer leave()
+	now := s.cfg.Now().UnixNano()
+	var hasExpiry bool
+	err = s.view(func(tx *bbolt.Tx) error {
+		recs, _ := s.buckets(tx)
+		m, found, err := readMeta(recs, id)
+		if err == nil && (!found || m.expiredAt(now)) {
+			err = store.ErrNotFound
+		}
+		hasExpiry = m.expires != 0
+		return err
+	})
+	return err == nil && !hasExpiry, err
 }
 
 // List pages through the ids of live records in key order (shorter ids

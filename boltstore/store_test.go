@@ -94,9 +94,16 @@ func child(t *testing.T, mode, path string) *exec.Cmd {
 	return cmd
 }
 
+// open opens a store on a new file.
 func open(t *testing.T, opts ...store.Option) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "ctx.db"), opts...)
+	return openAt(t, filepath.Join(t.TempDir(), "ctx.db"), opts...)
+}
+
+// openAt opens a store on path and closes it when the test ends.
+func openAt(t *testing.T, path string, opts ...store.Option) *Store {
+	t.Helper()
+	s, err := Open(path, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
