@@ -41,6 +41,10 @@ const (
 	maxText   = 200 // characters kept from the text input
 	maxIDLen  = 64
 	photosPer = 24 // photos one "load photos" event sends
+	// defaultMaxOpen bounds the sockets kept open; past it one is closed
+	// (its record stays) and reopened from the store when its page comes
+	// back.
+	defaultMaxOpen = 1000
 )
 
 //go:embed assets
@@ -55,8 +59,9 @@ type app struct {
 	page     *template.Template
 	static   http.Handler
 
-	mu      sync.Mutex // guards sockets and serialises Open
+	mu      sync.Mutex // guards sockets and maxOpen, and serialises Open
 	sockets map[string]*socket.Socket[Page]
+	maxOpen int
 }
 
 func newApp(st store.ContextStore, storeURL string, log *slog.Logger) *app {
@@ -71,6 +76,7 @@ func newApp(st store.ContextStore, storeURL string, log *slog.Logger) *app {
 		page:    template.Must(template.New("").ParseFS(assets, "assets/*.html")),
 		static:  http.StripPrefix("/static/", http.FileServerFS(sub)),
 		sockets: map[string]*socket.Socket[Page]{},
+		maxOpen: defaultMaxOpen,
 	}
 }
 
@@ -94,6 +100,13 @@ func (a *app) socketFor(ctx context.Context, id string) (*socket.Socket[Page], e
 	defer a.mu.Unlock()
 	if s, ok := a.sockets[id]; ok {
 		return s, nil
+	}
+	if len(a.sockets) >= a.maxOpen {
+		for old, s := range a.sockets {
+			s.Close(ctx)
+			delete(a.sockets, old)
+			break
+		}
 	}
 	s, err := a.mgr.Open(ctx, id, Page{})
 	if err != nil {
@@ -256,9 +269,10 @@ func (a *app) view(ctx context.Context, id string, c Page) (view, error) {
 }
 
 // recover answers a failed render cycle. A conflict or a vanished record
-// means the socket is stale: it is dropped and the browser reloads.
+// means the socket is stale, and a closed one was evicted: it is dropped
+// and the browser reloads.
 func (a *app) recover(w http.ResponseWriter, id string, err error) {
-	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) || errors.Is(err, socket.ErrClosed) {
 		a.forget(id)
 		http.Error(w, "state changed elsewhere: reload", http.StatusConflict)
 		return

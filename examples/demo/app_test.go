@@ -221,6 +221,29 @@ func TestAStaleSocketMakesTheBrowserReload(t *testing.T) {
 	}
 }
 
+func TestEvictedPagesComeBackFromTheStore(t *testing.T) {
+	d := startDemo(t, "127.0.0.1:0", "memory://")
+	d.app.mu.Lock()
+	d.app.maxOpen = 2
+	d.app.mu.Unlock()
+	for i, id := range []string{"a", "b", "c", "d"} {
+		for range i + 1 {
+			event(t, d, id, "inc", "")
+		}
+	}
+	d.app.mu.Lock()
+	open := len(d.app.sockets)
+	d.app.mu.Unlock()
+	if open > 2 {
+		t.Errorf("%d sockets open, want at most 2", open)
+	}
+	for i, id := range []string{"a", "b", "c", "d"} {
+		if _, page := get(t, "http://"+d.Addr()+"/?id="+id); number(t, countRE, page) != i+1 {
+			t.Errorf("page %s shows count %d after eviction, want %d", id, number(t, countRE, page), i+1)
+		}
+	}
+}
+
 func TestFlagsAreChecked(t *testing.T) {
 	for _, args := range [][]string{{"-store", "nope://"}, {"extra"}, {"-bogus"}} {
 		if err := run(args, io.Discard); err == nil {
