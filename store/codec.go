@@ -21,8 +21,8 @@ const (
 	MaxDecodeSize = DefaultMaxRecordSize
 )
 
-// maxPooledBuffer is the largest encode buffer Marshal keeps for reuse, so
-// that one huge value does not pin its buffer for the life of the process.
+// maxPooledBuffer is the largest buffer Marshal and Unmarshal keep for
+// reuse, so that one huge value does not pin its buffer in the pool.
 const maxPooledBuffer = 64 << 10
 
 // encoder is a msgpack encoder writing into its own buffer, with the
@@ -165,8 +165,11 @@ func Unmarshal(id, field string, b []byte, v any) (err error) {
 	dec.Reset(bytes.NewReader(b))
 	derr := dec.Decode(v)
 	// Not reached after a panic, so a decoder left in a strange state is
-	// dropped rather than reused.
-	msgpack.PutDecoder(dec)
+	// dropped rather than reused; so is one that may hold a large scratch
+	// buffer after decoding a long string.
+	if len(b) <= maxPooledBuffer {
+		msgpack.PutDecoder(dec)
+	}
 	if derr != nil {
 		return &CorruptError{ID: id, Field: field, Err: derr}
 	}
