@@ -1,0 +1,719 @@
+package livectx_test
+
+// Load without loss: many sockets driven by random events from several
+// goroutines, checked against a plain in-memory model after every cycle;
+// two nodes racing on the same ids; and growth (abandoned instances expire
+// and their space is given back). The full sizes run with LIVECTX_LONG=1.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"go.etcd.io/bbolt"
+	"go.uber.org/goleak"
+
+	"github.com/livectx/livectx/boltstore"
+	"github.com/livectx/livectx/memory"
+	"github.com/livectx/livectx/redisstore"
+	"github.com/livectx/livectx/socket"
+	"github.com/livectx/livectx/store"
+	"github.com/livectx/livectx/store/storetest"
+)
+
+// long reports whether the full-size variants run (LIVECTX_LONG=1).
+func long() bool { return os.Getenv("LIVECTX_LONG") == "1" }
+
+// loadCtx is the context the load tests drive.
+type loadCtx struct {
+	Count int            `msgpack:"count"`
+	Items []string       `msgpack:"items"`
+	Tags  map[string]int `msgpack:"tags"`
+	Flash string         `msgpack:"flash"`
+}
+
+var (
+	lCount = socket.FieldOf(func(c *loadCtx) *int { return &c.Count })
+	lItems = socket.FieldOf(func(c *loadCtx) *[]string { return &c.Items })
+	lTags  = socket.FieldOf(func(c *loadCtx) *map[string]int { return &c.Tags })
+	lFlash = socket.FieldOf(func(c *loadCtx) *string { return &c.Flash })
+)
+
+// encodeLoad returns the stored fields of c, as a socket writes them.
+func encodeLoad(t testing.TB, c loadCtx) map[string][]byte {
+	out := map[string][]byte{}
+	for name, v := range map[string]any{"count": c.Count, "items": c.Items, "tags": c.Tags, "flash": c.Flash} {
+		b, err := store.Marshal(v)
+		if err != nil {
+			t.Errorf("encode %s: %v", name, err)
+		}
+		out[name] = b
+	}
+	return out
+}
+
+func sameFields(a, b map[string][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !bytes.Equal(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// loadModel is what one socket and its record must hold.
+type loadModel struct {
+	ctx        loadCtx // the context after the last cycle
+	version    uint64  // the record's version
+	flashTemp  bool    // flash is temporary in the current socket
+	flashReset string
+}
+
+// randomAssign returns a random assignment and applies it to m's context.
+func randomAssign(r *rand.Rand, c *loadCtx) socket.Assignment {
+	switch r.IntN(4) {
+	case 0:
+		c.Count = r.IntN(4)
+		return lCount.Set(c.Count)
+	case 1:
+		c.Items = [][]string{nil, {}, {"a"}, {"a", "b"}, {"b", "a", "c"}}[r.IntN(5)]
+		return lItems.Set(slices.Clone(c.Items))
+	case 2:
+		c.Tags = []map[string]int{nil, {}, {"x": 1}, {"x": 1, "y": 2}, {"y": 2, "x": 1, "z": 0}}[r.IntN(5)]
+		m := map[string]int(nil)
+		if c.Tags != nil {
+			m = make(map[string]int)
+			for k, v := range c.Tags {
+				m[k] = v
+			}
+		}
+		return lTags.Set(m)
+	default:
+		c.Flash = []string{"", "saved!", "error"}[r.IntN(3)]
+		return lFlash.Set(c.Flash)
+	}
+}
+
+// loadBackend opens a store for the load tests.
+type loadBackend struct {
+	name string
+	open func(t *testing.T, opts ...store.Option) store.ContextStore
+}
+
+func loadBackends() []loadBackend {
+	bs := []loadBackend{
+		{"memory", func(t *testing.T, opts ...store.Option) store.ContextStore {
+			s := memory.New(opts...)
+			t.Cleanup(func() { s.Close() })
+			return s
+		}},
+		{"bbolt", func(t *testing.T, opts ...store.Option) store.ContextStore {
+			s, err := boltstore.Open(filepath.Join(t.TempDir(), "load.db"), opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}},
+		{"miniredis", func(t *testing.T, opts ...store.Option) store.ContextStore {
+			mr := miniredis.RunT(t)
+			c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+			t.Cleanup(func() { c.Close() })
+			s, err := redisstore.New(c, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}},
+	}
+	if addr := os.Getenv("LIVECTX_REDIS_ADDR"); addr != "" {
+		bs = append(bs, loadBackend{"a real redis", func(t *testing.T, opts ...store.Option) store.ContextStore {
+			c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 16})
+			t.Cleanup(func() { c.Close() })
+			s, err := redisstore.New(c, append(opts, redisstore.WithPrefix(diffPrefix(t, c)))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}})
+	}
+	return bs
+}
+
+// TestLoadMatchesModel drives sockets with random events (assigns, temp
+// assigns, renders, reloads, closes and reopens) from 8 goroutines, and
+// after every cycle requires the socket's context and the stored record to
+// equal a plain model.
+func TestLoadMatchesModel(t *testing.T) {
+	sockets, events := 48, 30
+	if long() {
+		sockets, events = 1000, 100
+	}
+	const workers = 8
+	for _, b := range loadBackends() {
+		t.Run(fmt.Sprintf("%d sockets, %d events each, on %s", sockets, events, b.name), func(t *testing.T) {
+			s := b.open(t)
+			managers := []*socket.Manager[loadCtx]{
+				socket.NewManager[loadCtx](socket.WithStore(s)),
+				socket.NewManager[loadCtx](socket.WithStore(s), socket.KeepOnClose()),
+			}
+			seed := uint64(time.Now().UnixNano())
+			t.Logf("seed %d", seed)
+			var cycles atomic.Int64
+			var wg sync.WaitGroup
+			errs := make(chan error, workers)
+			for w := range workers {
+				wg.Go(func() {
+					r := rand.New(rand.NewPCG(seed, uint64(w)))
+					var mine []int
+					for i := w; i < sockets; i += workers {
+						mine = append(mine, i)
+					}
+					if err := loadWorker(t, r, s, managers, mine, events, &cycles); err != nil {
+						errs <- err
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			t.Logf("%d cycles checked against the model", cycles.Load())
+		})
+	}
+}
+
+// loadWorker runs events on its sockets in random interleaving and returns
+// the first divergence from the model.
+func loadWorker(t *testing.T, r *rand.Rand, s store.ContextStore, managers []*socket.Manager[loadCtx], ids []int, events int, cycles *atomic.Int64) error {
+	ctx := context.Background()
+	initial := loadCtx{Count: 1, Items: []string{"init"}, Flash: ""}
+	type live struct {
+		id    string
+		m     *socket.Manager[loadCtx]
+		keep  bool
+		sock  *socket.Socket[loadCtx]
+		model loadModel
+		left  int
+	}
+	open := func(l *live) error {
+		sock, err := l.m.Open(ctx, l.id, initial)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", l.id, err)
+		}
+		l.sock = sock
+		l.model.flashTemp = false
+		if !sock.Restored() {
+			l.model.ctx = initial
+		}
+		l.model.version = sock.Version()
+		return nil
+	}
+	// check compares the socket and the stored record with the model.
+	check := func(l *live, what string) error {
+		cycles.Add(1)
+		want := encodeLoad(t, l.model.ctx)
+		if got := encodeLoad(t, l.sock.Context()); !sameFields(got, want) {
+			return fmt.Errorf("%s after %s: socket context %s, model %s", l.id, what, showFields(got), showFields(want))
+		}
+		rec, err := s.Load(ctx, l.id)
+		if err != nil {
+			return fmt.Errorf("%s after %s: load: %w", l.id, what, err)
+		}
+		if !sameFields(rec.Fields, want) {
+			return fmt.Errorf("%s after %s: stored %s, model %s", l.id, what, showFields(rec.Fields), showFields(want))
+		}
+		if rec.Version != l.model.version || l.sock.Version() != l.model.version {
+			return fmt.Errorf("%s after %s: stored version %d, socket's %d, model %d", l.id, what, rec.Version, l.sock.Version(), l.model.version)
+		}
+		return nil
+	}
+
+	var all []*live
+	for _, i := range ids {
+		l := &live{id: fmt.Sprintf("load-%d", i), m: managers[i%2], keep: i%2 == 1, left: events}
+		if err := open(l); err != nil {
+			return err
+		}
+		if err := check(l, "open"); err != nil {
+			return err
+		}
+		all = append(all, l)
+	}
+	for len(all) > 0 {
+		k := r.IntN(len(all))
+		l := all[k]
+		if l.left--; l.left == 0 {
+			all = slices.Delete(all, k, k+1)
+		}
+		var what string
+		switch n := r.IntN(20); {
+		case n < 12: // an event: assigns, maybe a temp assign, then a render
+			what = "an event"
+			next := l.model.ctx
+			var as, temps []socket.Assignment
+			for range 1 + r.IntN(3) {
+				as = append(as, randomAssign(r, &next))
+			}
+			if r.IntN(6) == 0 {
+				v := []string{"", "flash!"}[r.IntN(2)]
+				temps = append(temps, lFlash.Set(v))
+				next.Flash = v
+				l.model.flashTemp, l.model.flashReset = true, v
+				what = "an event with a temp assign"
+			}
+			seen := next
+			after := next
+			if l.model.flashTemp {
+				after.Flash = l.model.flashReset
+			}
+			var renderErr error
+			err := l.sock.Event(ctx, func() error {
+				if err := l.sock.Assign(as...); err != nil {
+					return err
+				}
+				if len(temps) > 0 {
+					return l.sock.TempAssign(temps...)
+				}
+				return nil
+			}, func(c loadCtx, _ socket.Changed) error {
+				if got, want := encodeLoad(t, c), encodeLoad(t, seen); !sameFields(got, want) {
+					renderErr = fmt.Errorf("%s: the render saw %s, model %s", l.id, showFields(got), showFields(want))
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", l.id, what, err)
+			}
+			if renderErr != nil {
+				return renderErr
+			}
+			if !sameFields(encodeLoad(t, after), encodeLoad(t, l.model.ctx)) {
+				l.model.version++ // a change writes once; no change writes nothing
+			}
+			l.model.ctx = after
+		case n < 15: // assigns dropped by a reload
+			what = "a reload"
+			scratch := l.model.ctx
+			if err := l.sock.Assign(randomAssign(r, &scratch)); err != nil {
+				return fmt.Errorf("%s: assign: %w", l.id, err)
+			}
+			if err := l.sock.Reload(ctx); err != nil {
+				return fmt.Errorf("%s: reload: %w", l.id, err)
+			}
+		case n < 17: // a render with nothing assigned
+			what = "an empty render"
+			if err := l.sock.Render(ctx, nil); err != nil {
+				return fmt.Errorf("%s: render: %w", l.id, err)
+			}
+		default: // close, then reopen as a reconnect would
+			what = "a close and reopen"
+			if err := l.sock.Close(ctx); err != nil {
+				return fmt.Errorf("%s: close: %w", l.id, err)
+			}
+			if !l.keep {
+				if _, err := s.Load(ctx, l.id); !errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("%s: after a close without keep, load: %v; want not found", l.id, err)
+				}
+			}
+			if err := open(l); err != nil {
+				return err
+			}
+			if l.sock.Restored() != l.keep {
+				return fmt.Errorf("%s: reopened with Restored %v, want %v", l.id, l.sock.Restored(), l.keep)
+			}
+		}
+		if err := check(l, what); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func showFields(m map[string][]byte) string {
+	return fmt.Sprintf("%x", []any{m["count"], m["items"], m["tags"], m["flash"]})
+}
+
+// twoCtx is the context two nodes race on: an append-only log, and a
+// counter per node.
+type twoCtx struct {
+	Log []string `msgpack:"log"`
+	A   int      `msgpack:"a"`
+	B   int      `msgpack:"b"`
+}
+
+var (
+	twoLog = socket.FieldOf(func(c *twoCtx) *[]string { return &c.Log })
+	twoA   = socket.FieldOf(func(c *twoCtx) *int { return &c.A })
+	twoB   = socket.FieldOf(func(c *twoCtx) *int { return &c.B })
+)
+
+// twoNodeTargets returns miniredis and, when LIVECTX_REDIS_ADDR is set, a
+// real server; newClient makes one node's client (each node has its own).
+func twoNodeTargets(t *testing.T) []struct {
+	name      string
+	newClient func() *redis.Client
+} {
+	mr := miniredis.RunT(t)
+	targets := []struct {
+		name      string
+		newClient func() *redis.Client
+	}{{"miniredis", func() *redis.Client { return redis.NewClient(&redis.Options{Addr: mr.Addr()}) }}}
+	if addr := os.Getenv("LIVECTX_REDIS_ADDR"); addr != "" {
+		targets = append(targets, struct {
+			name      string
+			newClient func() *redis.Client
+		}{"a real redis", func() *redis.Client { return redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4}) }})
+	}
+	return targets
+}
+
+// TestTwoNodesRace runs two nodes (each its own client, store and sockets)
+// on the same ids. Each node appends entries to the ids' logs, reconnecting
+// now and then (close, then open again from the store, sometimes on a new
+// client). Every stale write must fail with store.ErrConflict; the node
+// reloads and retries. At the end every acknowledged entry is in its log
+// exactly once and in order, and nothing unacknowledged is.
+func TestTwoNodesRace(t *testing.T) {
+	ids, appends := 8, 40
+	if long() {
+		ids, appends = 64, 200
+	}
+	for _, target := range twoNodeTargets(t) {
+		t.Run("on "+target.name, func(t *testing.T) {
+			probe := target.newClient()
+			t.Cleanup(func() { probe.Close() })
+			prefix := diffPrefix(t, probe)
+			ctx := context.Background()
+
+			// node opens a node's store and manager on a new client.
+			type node struct {
+				name string
+				m    *socket.Manager[twoCtx]
+			}
+			newNode := func(name string) *node {
+				c := target.newClient()
+				t.Cleanup(func() { c.Close() })
+				s, err := redisstore.New(c, redisstore.WithPrefix(prefix), store.WithTTL(time.Hour))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return &node{name, socket.NewManager[twoCtx](socket.WithStore(s), socket.KeepOnClose())}
+			}
+
+			t.Run("a stale write conflicts and overwrites nothing", func(t *testing.T) {
+				a, b := newNode("A"), newNode("B")
+				sa, err := a.m.Open(ctx, "stale", twoCtx{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sb, err := b.m.Open(ctx, "stale", twoCtx{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sa.Assign(twoLog.Set([]string{"A-0"}))
+				if err := sa.Render(ctx, nil); err != nil {
+					t.Fatal(err)
+				}
+				sb.Assign(twoLog.Set([]string{"B-0"}))
+				if err := sb.Render(ctx, nil); !errors.Is(err, store.ErrConflict) {
+					t.Fatalf("the stale node's write: %v, want store.ErrConflict", err)
+				}
+				if err := sb.Reload(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if got := twoLog.Get(sb); !slices.Equal(got, []string{"A-0"}) {
+					t.Fatalf("after reload the stale node sees %q, want [A-0]", got)
+				}
+			})
+
+			nodes := [2]*node{newNode("A"), newNode("B")}
+			var conflicts atomic.Int64
+			// acked[n][i]: the entries node n acknowledged on id i, in order.
+			var acked [2][][]string
+			var wg sync.WaitGroup
+			errs := make(chan error, 2*ids)
+			seed := uint64(time.Now().UnixNano())
+			t.Logf("seed %d", seed)
+			for n := range 2 {
+				acked[n] = make([][]string, ids)
+				for i := range ids {
+					wg.Go(func() {
+						r := rand.New(rand.NewPCG(seed, uint64(n*ids+i)))
+						err := raceAppends(ctx, r, nodes[n].m, func() *socket.Manager[twoCtx] { return newNode(nodes[n].name).m },
+							nodes[n].name, fmt.Sprintf("race-%d", i), appends, &acked[n][i], &conflicts)
+						if err != nil {
+							errs <- err
+						}
+					})
+				}
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+
+			check := newNode("check")
+			for i := range ids {
+				id := fmt.Sprintf("race-%d", i)
+				s, err := check.m.Open(ctx, id, twoCtx{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				final := s.Context()
+				for n, name := range []string{"A", "B"} {
+					var mine []string
+					for _, e := range final.Log {
+						if e[0] == name[0] {
+							mine = append(mine, e)
+						}
+					}
+					if !slices.Equal(mine, acked[n][i]) {
+						t.Errorf("%s: node %s acknowledged %q, the log holds %q", id, name, acked[n][i], mine)
+					}
+				}
+				if final.A != len(acked[0][i]) || final.B != len(acked[1][i]) {
+					t.Errorf("%s: counters A=%d B=%d, acknowledged %d and %d", id, final.A, final.B, len(acked[0][i]), len(acked[1][i]))
+				}
+			}
+			t.Logf("%d ids, %d appends per node and id, %d conflicts reported and retried", ids, appends, conflicts.Load())
+			if conflicts.Load() == 0 {
+				t.Error("the nodes never conflicted: the race was not run")
+			}
+		})
+	}
+}
+
+// raceAppends makes node appends to id's log, each acknowledged by a
+// successful render, retrying after conflicts; it reconnects at random,
+// sometimes through a manager on a new client.
+func raceAppends(ctx context.Context, r *rand.Rand, m *socket.Manager[twoCtx], newManager func() *socket.Manager[twoCtx], node, id string, appends int, acked *[]string, conflicts *atomic.Int64) error {
+	s, err := m.Open(ctx, id, twoCtx{})
+	if err != nil {
+		return err
+	}
+	counter := twoA
+	if node == "B" {
+		counter = twoB
+	}
+	for k := 0; k < appends; {
+		if r.IntN(10) == 0 { // a reconnect: close, maybe on a new client, reopen
+			if err := s.Close(ctx); err != nil {
+				return err
+			}
+			if r.IntN(4) == 0 {
+				m = newManager()
+			}
+			if s, err = m.Open(ctx, id, twoCtx{}); err != nil {
+				return err
+			}
+		}
+		entry := fmt.Sprintf("%s-%d", node, k)
+		err := s.Event(ctx, func() error {
+			return s.Assign(twoLog.Set(append(slices.Clone(twoLog.Get(s)), entry)), counter.Set(counter.Get(s)+1))
+		}, nil)
+		switch {
+		case err == nil:
+			*acked = append(*acked, entry)
+			k++
+		case errors.Is(err, store.ErrConflict):
+			conflicts.Add(1)
+			if err := s.Reload(ctx); err != nil {
+				return fmt.Errorf("%s %s: reload: %w", node, id, err)
+			}
+		default:
+			return fmt.Errorf("%s %s: %w", node, id, err)
+		}
+	}
+	return nil
+}
+
+// TestGrowthReturnsToBaseline abandons many instances (sockets opened and
+// never closed) and requires that they expire by TTL and that the space they
+// used is given back, with no goroutine left behind.
+func TestGrowthReturnsToBaseline(t *testing.T) {
+	n := 2_000
+	if long() {
+		n = 100_000
+	}
+	const ttl = time.Minute
+	ctx := context.Background()
+	// abandon opens n sockets from 8 goroutines and drops them.
+	abandon := func(t *testing.T, s store.ContextStore, wave int) {
+		t.Helper()
+		m := socket.NewManager[loadCtx](socket.WithStore(s))
+		var wg sync.WaitGroup
+		var failed atomic.Value
+		for w := range 8 {
+			wg.Go(func() {
+				for i := w; i < n; i += 8 {
+					if _, err := m.Open(ctx, fmt.Sprintf("abandoned-%d-%d", wave, i), loadCtx{Count: i, Items: []string{"some", "state"}}); err != nil {
+						failed.CompareAndSwap(nil, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if err := failed.Load(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run(fmt.Sprintf("%d instances on memory", n), func(t *testing.T) {
+		ignore := goleak.IgnoreCurrent()
+		clock := storetest.NewClock()
+		heap0 := heapInUse()
+		s := memory.New(store.WithTTL(ttl), store.WithClock(clock.Now))
+		abandon(t, s, 0)
+		full := heapInUse()
+		clock.Advance(ttl + time.Second)
+		if swept := s.Sweep(); swept != n {
+			t.Fatalf("the sweep removed %d records, want %d", swept, n)
+		}
+		if recs, bytes := s.Len(); recs != 0 || bytes != 0 {
+			t.Fatalf("after expiry the store holds %d records, %d bytes", recs, bytes)
+		}
+		after := heapInUse()
+		t.Logf("heap in use: %d KiB before, %d KiB with %d instances, %d KiB after expiry", heap0>>10, full>>10, n, after>>10)
+		if grown := int64(after) - int64(heap0); grown > int64(full-heap0)/10+1<<20 {
+			t.Errorf("after expiry the heap is %d KiB above its baseline (the instances took %d KiB)", grown>>10, (full-heap0)>>10)
+		}
+		s.Close()
+		verifyNoLeaks(t, ignore)
+	})
+
+	t.Run(fmt.Sprintf("%d instances on bbolt", n), func(t *testing.T) {
+		ignore := goleak.IgnoreCurrent()
+		clock := storetest.NewClock()
+		path := filepath.Join(t.TempDir(), "growth.db")
+		// fsync has no bearing on the space used.
+		db, err := bbolt.Open(path, 0o600, &bbolt.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := boltstore.New(db, store.WithTTL(ttl), store.WithClock(clock.Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes := make([]int64, 2)
+		for wave := range 2 {
+			abandon(t, s, wave)
+			clock.Advance(ttl + time.Second)
+			swept, err := s.Sweep(ctx)
+			if err != nil || swept != n {
+				t.Fatalf("wave %d: the sweep removed %d records (%v), want %d", wave, swept, err, n)
+			}
+			if ids, err := diffList(s); err != nil || len(ids) != 0 {
+				t.Fatalf("wave %d: after expiry the store lists %d ids (%v)", wave, len(ids), err)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes[wave] = fi.Size()
+		}
+		// bbolt never shrinks its file; the space of expired records must be
+		// reused, so a second wave of the same size does not grow it much.
+		t.Logf("file size after the first wave: %d KiB, after the second: %d KiB", sizes[0]>>10, sizes[1]>>10)
+		if sizes[1] > sizes[0]+sizes[0]/4 {
+			t.Errorf("the file grew from %d to %d KiB over a second wave: expired space is not reused", sizes[0]>>10, sizes[1]>>10)
+		}
+		s.Close()
+		db.Close()
+		verifyNoLeaks(t, ignore)
+	})
+
+	t.Run(fmt.Sprintf("%d instances on miniredis", n), func(t *testing.T) {
+		ignore := goleak.IgnoreCurrent()
+		mr := miniredis.RunT(t)
+		c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		s, err := redisstore.New(c, store.WithTTL(ttl))
+		if err != nil {
+			t.Fatal(err)
+		}
+		abandon(t, s, 0)
+		if got := len(mr.Keys()); got != n {
+			t.Fatalf("%d keys with %d instances", got, n)
+		}
+		mr.FastForward(ttl + time.Second)
+		if got := len(mr.Keys()); got != 0 {
+			t.Fatalf("after expiry %d keys remain", got)
+		}
+		s.Close()
+		c.Close()
+		mr.Close()
+		verifyNoLeaks(t, ignore)
+	})
+
+	if addr := os.Getenv("LIVECTX_REDIS_ADDR"); addr != "" {
+		t.Run(fmt.Sprintf("%d instances on a real redis", n), func(t *testing.T) {
+			c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 16})
+			defer c.Close()
+			prefix := diffPrefix(t, c)
+			const realTTL = 2 * time.Second
+			s, err := redisstore.New(c, redisstore.WithPrefix(prefix), store.WithTTL(realTTL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			abandon(t, s, 0)
+			count := func() int {
+				n := 0
+				iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+				for iter.Next(ctx) {
+					n++
+				}
+				if err := iter.Err(); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			// The server expires keys on its own clock, actively in the
+			// background: wait for the key count to reach zero.
+			deadline := time.Now().Add(realTTL + 60*time.Second)
+			for left := count(); left != 0; left = count() {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d keys of %d remain a minute after their TTL", left, n)
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// verifyNoLeaks fails t if a goroutine started since ignore was taken is
+// still running.
+func verifyNoLeaks(t *testing.T, ignore goleak.Option) {
+	t.Helper()
+	goleak.VerifyNone(t, ignore)
+}
+
+// heapInUse returns the live heap after a collection.
+func heapInUse() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
