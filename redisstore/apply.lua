@@ -1,6 +1,6 @@
 -- apply.lua: one Apply, atomically, on the record hash KEYS[1].
 --
--- ARGV[1] token of this Apply call (random; a retry sends the same one)
+-- ARGV[1] token of this Apply call (random hex; a retry sends the same one)
 -- ARGV[2] expected version, "" for no check ("0" means no record stored)
 -- ARGV[3] "1" to replace the whole record, "0" to merge
 -- ARGV[4] time to live in milliseconds, "0" for none
@@ -8,9 +8,10 @@
 -- ARGV[6] n, the number of fields to set
 -- ARGV[7 .. 6+2n] name, value pairs to set; the rest: names to delete
 --
--- The hash field "" (no field name is empty) holds "<version> <size> <token>":
--- the record's version, its size as size caps count it, and the token of the
--- Apply that wrote it last.
+-- The hash field "" (no field name is empty) holds
+-- "<version> <size> <token>:<version> ...": the record's version, its size as
+-- size caps count it, and the tokens of the last few Applies that wrote it,
+-- newest first, each with the version it wrote.
 --
 -- Returns {status, n}: {1, new version}, {2, stored version} on a version
 -- conflict, {3, size the record would have} when it would exceed its cap,
@@ -20,19 +21,20 @@ local key = KEYS[1]
 local nset = tonumber(ARGV[6])
 local first_del = 7 + 2 * nset
 
-local version, size = 0, 0
+local version, size, recent = 0, 0, ''
 local vstring = '0'
 local meta = redis.call('HGET', key, '')
 if meta then
-  local v, s, token = string.match(meta, '^(%d+) (%d+) (.*)$')
+  local v, s, r = string.match(meta, '^(%d+) (%d+)(.*)$')
   if not v then
     return {4, 0}
   end
-  if token == ARGV[1] then
+  local done = string.match(r, ' ' .. ARGV[1] .. ':(%d+)')
+  if done then
     -- A retry of a call that already ran here: report what it did.
-    return {1, tonumber(v)}
+    return {1, tonumber(done)}
   end
-  vstring, version, size = v, tonumber(v), tonumber(s)
+  vstring, version, size, recent = v, tonumber(v), tonumber(s), r
 elseif redis.call('EXISTS', key) == 1 then
   return {4, 0} -- a hash without our "" field: not a record of ours
 end
@@ -81,8 +83,21 @@ elseif not replace then
   end
 end
 version = version + 1
+-- Remember this call and the 7 before it: a retry coming after a few other
+-- writers is still recognised.
+local cut = 0
+for _ = 1, 8 do
+  cut = string.find(recent, ' ', cut + 1, true)
+  if not cut then
+    break
+  end
+end
+if cut then
+  recent = string.sub(recent, 1, cut - 1)
+end
+meta = string.format('%d %d %s:%d%s', version, newsize, ARGV[1], version, recent)
 local last = math.min(6 + chunk, first_del - 1)
-redis.call('HSET', key, '', string.format('%d %d %s', version, newsize, ARGV[1]), unpack(ARGV, 7, last))
+redis.call('HSET', key, '', meta, unpack(ARGV, 7, last))
 for i = last + 1, first_del - 1, chunk do
   redis.call('HSET', key, unpack(ARGV, i, math.min(i + chunk - 1, first_del - 1)))
 end

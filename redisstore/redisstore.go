@@ -12,9 +12,9 @@
 // hash tag: records spread over all slots) and maps back to exactly one id.
 //
 // The hash holds one field per record field, under the field's own name, and
-// the field "" (no field name is empty) holding "<version> <size> <token>":
-// the version, the record's size as size caps count it, and the random token
-// of the Apply that wrote it last.
+// the field "" (no field name is empty) holding the version, the record's
+// size as size caps count it, and the random tokens of the last eight Applies
+// with the versions they wrote.
 //
 // # Writes
 //
@@ -23,9 +23,11 @@
 // checks the version, the record size cap (from the running size, so the
 // work is in proportion to the fields changed), writes, bumps the version
 // and sets the time to live, all or nothing, in one round trip. go-redis
-// retries a command when the connection fails after it was sent; the token
-// makes such a retry report the version its first run wrote instead of
-// writing twice or reporting a conflict.
+// retries a command when the connection fails after it was sent; each Apply
+// sends a random token, so a retry whose first run did write reports the
+// version that run wrote instead of writing twice or reporting a conflict.
+// This holds while fewer than eight other Applies to the record came between
+// the two runs (go-redis retries within its backoff, a second or so).
 //
 // # Expiry
 //
@@ -373,6 +375,9 @@ func notFound(err error) error {
 	}
 	return err
 }
+
+// Prefix returns the store's key prefix.
+func (s *Store) Prefix() string { return s.prefix }
 
 // key returns the key of the record id.
 func (s *Store) key(id string) string { return s.prefix + escape(id) }

@@ -352,6 +352,7 @@ type dropFirstReply struct {
 	r       *bufio.Reader
 	armed   *atomic.Bool // shared by every connection of the client
 	dropped *atomic.Int32
+	between *func() // runs after the reply is lost, before the retry
 	drop    bool
 	pending []byte
 }
@@ -388,6 +389,9 @@ func (c *dropFirstReply) Read(b []byte) (int, error) {
 		}
 	}
 	c.dropped.Add(1)
+	if f := *c.between; f != nil {
+		f()
+	}
 	c.Conn.Close()
 	return 0, net.ErrClosed
 }
@@ -400,28 +404,48 @@ func TestRetriedApplyAppliesOnce(t *testing.T) {
 		addr := tg.client.(*redis.Client).Options().Addr
 		var armed atomic.Bool
 		var dropped atomic.Int32
+		var between func()
 		c := redis.NewClient(&redis.Options{Addr: addr, Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
-			return &dropFirstReply{Conn: conn, r: bufio.NewReader(conn), armed: &armed, dropped: &dropped}, nil
+			return &dropFirstReply{Conn: conn, r: bufio.NewReader(conn), armed: &armed, dropped: &dropped, between: &between}, nil
 		}})
 		t.Cleanup(func() { c.Close() })
 		ctx := context.Background()
 		s := newStore(t, c)
+		other, err := redisstore.New(tg.client, redisstore.WithPrefix(s.Prefix()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		otherWrites := func(n int) func() {
+			return func() {
+				for range n {
+					if _, err := other.Apply(ctx, "retried", store.Change{Set: map[string][]byte{"f": []byte("other")}}); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}
 		tests := []struct {
-			name   string
-			change store.Change
-			want   uint64
+			name    string
+			change  store.Change
+			between func() // other writers between the lost reply and the retry
+			want    uint64 // the version Apply returns
+			stored  uint64 // the version stored afterwards
+			field   string // f afterwards
 		}{
-			{"a create with a version check", store.Change{Set: map[string][]byte{"f": []byte("1")}, CheckVersion: true}, 1},
-			{"a blind write", store.Change{Set: map[string][]byte{"f": []byte("2")}}, 2},
-			{"a delete with a version check", store.Change{Delete: []string{"f"}, CheckVersion: true, IfVersion: 2}, 3},
+			{"a create with a version check", store.Change{Set: map[string][]byte{"f": []byte("1")}, CheckVersion: true}, nil, 1, 1, "1"},
+			{"a blind write", store.Change{Set: map[string][]byte{"f": []byte("2")}}, nil, 2, 2, "2"},
+			{"a delete with a version check", store.Change{Delete: []string{"f"}, CheckVersion: true, IfVersion: 2}, nil, 3, 3, ""},
+			{"a blind write overtaken by another writer", store.Change{Set: map[string][]byte{"f": []byte("4")}}, otherWrites(1), 4, 5, "other"},
+			{"a versioned write overtaken by seven writers", store.Change{Set: map[string][]byte{"f": []byte("6")}, CheckVersion: true, IfVersion: 5}, otherWrites(7), 6, 13, "other"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name+" is applied once", func(t *testing.T) {
 				before := dropped.Load()
+				between = tt.between
 				armed.Store(true)
 				v, err := s.Apply(ctx, "retried", tt.change)
 				if dropped.Load() != before+1 {
@@ -431,8 +455,8 @@ func TestRetriedApplyAppliesOnce(t *testing.T) {
 					t.Fatalf("Apply = %d, %v; want %d", v, err, tt.want)
 				}
 				rec, err := s.Load(ctx, "retried")
-				if err != nil || rec.Version != tt.want {
-					t.Fatalf("Load = version %d, %v; want %d", rec.Version, err, tt.want)
+				if err != nil || rec.Version != tt.stored || string(rec.Fields["f"]) != tt.field {
+					t.Fatalf("Load = version %d f %q, %v; want version %d f %q", rec.Version, rec.Fields["f"], err, tt.stored, tt.field)
 				}
 			})
 		}
