@@ -669,7 +669,7 @@ func TestGrowthReturnsToBaseline(t *testing.T) {
 	if addr := os.Getenv("LIVECTX_REDIS_ADDR"); addr != "" {
 		t.Run(fmt.Sprintf("%d instances on a real redis", n), func(t *testing.T) {
 			c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 16})
-			defer c.Close()
+			t.Cleanup(func() { c.Close() }) // after diffPrefix's cleanup
 			prefix := diffPrefix(t, c)
 			const realTTL = 2 * time.Second
 			s, err := redisstore.New(c, redisstore.WithPrefix(prefix), store.WithTTL(realTTL))
