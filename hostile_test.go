@@ -12,6 +12,7 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,6 +29,7 @@ import (
 	"github.com/livectx/livectx/sealed"
 	"github.com/livectx/livectx/socket"
 	"github.com/livectx/livectx/store"
+	"github.com/livectx/livectx/store/storetest"
 )
 
 // hostileCtx is the context the hostile tests store.
@@ -315,5 +317,97 @@ func hostileRecord(t *testing.T, p plantable, wrap func(store.ContextStore) stor
 	s, err = m.Open(ctx, "victim", initial)
 	if err != nil || s.Restored() {
 		t.Fatalf("after deleting the damaged record, Open: restored %v, %v", s != nil && s.Restored(), err)
+	}
+}
+
+// TestHostileInputThroughSockets sends hostile ids, field names and oversize
+// values through sockets on every backend: each is stored one to one or
+// refused with a clear error, and nothing else is disturbed.
+func TestHostileInputThroughSockets(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range loadBackends() {
+		t.Run("on "+b.name, func(t *testing.T) {
+			s := b.open(t, store.WithMaxFieldSize(1024))
+			m := socket.NewManager[hostileCtx](socket.WithStore(s), socket.KeepOnClose())
+
+			t.Run("hostile ids are stored one to one", func(t *testing.T) {
+				ids := storetest.HostileIDs()
+				for _, id := range ids {
+					so, err := m.Open(ctx, id, hostileCtx{})
+					if err != nil {
+						t.Fatalf("open %q: %v", id, err)
+					}
+					if err := so.Assign(hostileItems.Set([]string{id})); err != nil {
+						t.Fatal(err)
+					}
+					if err := so.Render(ctx, nil); err != nil {
+						t.Fatalf("render %q: %v", id, err)
+					}
+				}
+				for _, id := range ids {
+					so, err := m.Open(ctx, id, hostileCtx{})
+					if err != nil {
+						t.Fatalf("reopen %q: %v", id, err)
+					}
+					if got := hostileItems.Get(so); !so.Restored() || !slices.Equal(got, []string{id}) {
+						t.Fatalf("id %q restored %v with items %q: another id's write reached it", id, so.Restored(), got)
+					}
+				}
+			})
+
+			t.Run("invalid ids are refused and store nothing", func(t *testing.T) {
+				for _, id := range []string{"", strings.Repeat("z", store.MaxIDLen+1)} {
+					if _, err := m.Open(ctx, id, hostileCtx{}); !errors.Is(err, store.ErrInvalidID) {
+						t.Fatalf("open of a %d-byte id: %v, want store.ErrInvalidID", len(id), err)
+					}
+				}
+			})
+
+			t.Run("unknown or hostile field names are refused and change nothing", func(t *testing.T) {
+				so, err := m.Open(ctx, "names", hostileCtx{Name: "kept"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, name := range []string{"", "*", "{items}", "items\x00", "Items", strings.Repeat("f", 300)} {
+					err := so.Assign(socket.Set("count", 7), socket.Set(name, []string{"x"}))
+					if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", name)) {
+						t.Errorf("assigning field %q: %v, want an error naming it", name, err)
+					}
+				}
+				if err := so.Render(ctx, nil); err != nil {
+					t.Fatal(err)
+				}
+				if c := so.Context(); c.Count != 0 || c.Name != "kept" {
+					t.Fatalf("a refused assign changed the context: %+v", c)
+				}
+			})
+
+			t.Run("an oversize value is refused and the next cycle recovers", func(t *testing.T) {
+				so, err := m.Open(ctx, "big", hostileCtx{Name: "before"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				v := so.Version()
+				so.Assign(hostileItems.Set([]string{strings.Repeat("x", 2000)}))
+				if err := so.Render(ctx, nil); !errors.Is(err, store.ErrTooLarge) {
+					t.Fatalf("rendering a 2000-byte field under a 1024-byte cap: %v, want store.ErrTooLarge", err)
+				}
+				if got := hostileItems.Get(so); len(got) != 1 || len(got[0]) != 2000 {
+					t.Fatal("the failed write changed the in-memory context")
+				}
+				r, err := s.Load(ctx, "big")
+				if err != nil || r.Version != v {
+					t.Fatalf("the failed write changed the record: version %d (was %d), %v", r.Version, v, err)
+				}
+				so.Assign(hostileItems.Set([]string{"small"}))
+				if err := so.Render(ctx, nil); err != nil {
+					t.Fatalf("after the oversize value was replaced: %v", err)
+				}
+				again, err := m.Open(ctx, "big", hostileCtx{})
+				if err != nil || !slices.Equal(hostileItems.Get(again), []string{"small"}) || again.Context().Name != "before" {
+					t.Fatalf("reopened: %+v, %v", again.Context(), err)
+				}
+			})
+		})
 	}
 }
