@@ -400,7 +400,8 @@ func randGen(seed uint64) *diffGen {
 	return &diffGen{next: func() int { return r.IntN(1 << 30) }, versions: map[string]uint64{}}
 }
 
-// TestDifferential runs random sequences against every backend.
+// TestDifferential runs random sequences against every backend. A failing
+// sequence logs its seed; LIVECTX_DIFF_SEED=<seed> replays it.
 func TestDifferential(t *testing.T) {
 	sequences, steps := 6, 300
 	if testing.Short() {
@@ -413,6 +414,9 @@ func TestDifferential(t *testing.T) {
 		t.Run(set.name, func(t *testing.T) {
 			for seq := range sequences {
 				seed := uint64(time.Now().UnixNano()) + uint64(seq)
+				if env := os.Getenv("LIVECTX_DIFF_SEED"); env != "" { // replay a logged seed
+					fmt.Sscan(env, &seed)
+				}
 				t.Run(fmt.Sprintf("sequence %d", seq), func(t *testing.T) {
 					t.Logf("seed %d", seed)
 					clock := storetest.NewClock()
