@@ -254,7 +254,7 @@ func BenchmarkLoadDuringSweep(b *testing.B) {
 		bulkApply(b, expiring, "short", 5_000, store.Change{Set: map[string][]byte{"a": make([]byte, 100)}})
 		clock.Advance(2 * time.Minute)
 		sweeping.Store(true)
-		n, err := expiring.Sweep(context.Background())
+		n, err := expiring.sweep(context.Background(), true) // as the sweeper does
 		sweeping.Store(false)
 		if err != nil || n != 5_000 {
 			b.Errorf("Sweep: %d, %v", n, err)

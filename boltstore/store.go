@@ -10,7 +10,11 @@
 //
 //	records: u16be(len(id)) id              -> metadata (format 1, version, expiry, size)
 //	         u16be(len(id)) id  field name  -> the field's bytes
-//	expiry:  u64be(expiry) id               -> empty
+//	expiry:  u64be(expiry) id               -> empty (expiry in unix ns, sign bit flipped)
+//
+// Metadata is 25 bytes: a format byte (1), then big-endian u64 version, i64
+// expiry in unix nanoseconds (0: never) and u64 size (store.Record.Size).
+// Unreadable metadata is reported as a *store.CorruptError.
 //
 // The length prefix maps every id, whatever bytes it holds, to keys no other
 // id can reach, and puts a record's metadata just before its fields, so Load
@@ -498,6 +502,9 @@ func (s *Store) commit(fn func(*bbolt.Tx) error) error {
 			n := min(len(s.queue), maxGroup)
 			group := s.queue[:n:n]
 			s.queue = s.queue[n:]
+			if len(s.queue) == 0 {
+				s.queue = nil // let the done writes go
+			}
 			s.queueMu.Unlock()
 			s.runGroup(group)
 		}
@@ -717,7 +724,7 @@ func (s *Store) sweepLoop(interval time.Duration) {
 		case <-t.C:
 			// An error (a full disk, say) leaves the records expired but
 			// invisible; the next tick tries again.
-			_, _ = s.Sweep(context.Background())
+			_, _ = s.sweep(context.Background(), true)
 		}
 	}
 }
@@ -727,50 +734,26 @@ func (s *Store) sweepLoop(interval time.Duration) {
 // deleted. The sweeper calls it; tests and tools may too. Between
 // transactions it stops when ctx is done or the store is closed, with their
 // error.
-func (s *Store) Sweep(ctx context.Context) (int, error) {
+func (s *Store) Sweep(ctx context.Context) (int, error) { return s.sweep(ctx, false) }
+
+// sweep is Sweep. When gentle, it pauses after each transaction as long as
+// that took, so that the background sweeper takes at most half of the
+// writer's time and of a core from the calls it runs beside.
+func (s *Store) sweep(ctx context.Context, gentle bool) (int, error) {
 	total := 0
 	for {
 		leave, err := s.enter(ctx)
 		if err != nil {
 			return total, fmt.Errorf("boltstore: sweep: %w", err)
 		}
+		start := time.Now()
 		now := s.cfg.Now().UnixNano()
 		var n int
 		var more bool
 		err = guard(func() error {
-			return s.db.Update(func(tx *bbolt.Tx) error {
-				n, more = 0, false
-				recs, idx := s.buckets(tx)
-				var due [][]byte
-				c := idx.Cursor()
-				for k, _ := c.First(); k != nil; k, _ = c.Next() {
-					if len(k) >= 8 && decodeExpiry(k) > now {
-						break
-					}
-					if len(due) == sweepBatch {
-						more = true
-						break
-					}
-					due = append(due, bytes.Clone(k))
-				}
-				for _, k := range due {
-					if err := idx.Delete(k); err != nil {
-						return err
-					}
-					if len(k) < 8 {
-						continue // not ours: drop it
-					}
-					id := string(k[8:])
-					m, found, err := readMeta(recs, id)
-					if err != nil || !found || m.expires != decodeExpiry(k) {
-						continue // stale entry; a corrupt record is left for Load to report
-					}
-					if err := dropRecord(recs, idx, id, m); err != nil {
-						return err
-					}
-					n++
-				}
-				return nil
+			return s.db.Update(func(tx *bbolt.Tx) (err error) {
+				n, more, err = s.sweepTx(tx, now)
+				return err
 			})
 		})
 		leave()
@@ -781,7 +764,53 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 		if !more {
 			return total, nil
 		}
+		if gentle {
+			pause := time.NewTimer(time.Since(start))
+			select {
+			case <-s.stop:
+				pause.Stop()
+			case <-ctx.Done():
+				pause.Stop()
+			case <-pause.C:
+			}
+		}
 	}
+}
+
+// sweepTx deletes up to sweepBatch records that expired by now, walking the
+// expiry index from its oldest entry, and reports whether more are due.
+func (s *Store) sweepTx(tx *bbolt.Tx, now int64) (deleted int, more bool, err error) {
+	recs, idx := s.buckets(tx)
+	var due [][]byte
+	c := idx.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) >= 8 && decodeExpiry(k) > now {
+			break
+		}
+		if len(due) == sweepBatch {
+			more = true
+			break
+		}
+		due = append(due, bytes.Clone(k))
+	}
+	for _, k := range due {
+		if len(k) > 8 {
+			id := string(k[8:])
+			// A corrupt record is left for Load to report.
+			if m, found, err := readMeta(recs, id); err == nil && found && m.expires == decodeExpiry(k) {
+				if err := dropRecord(recs, idx, id, m); err != nil { // k included
+					return deleted, more, err
+				}
+				deleted++
+				continue
+			}
+		}
+		// A stale entry, or not one of ours.
+		if err := idx.Delete(k); err != nil {
+			return deleted, more, err
+		}
+	}
+	return deleted, more, nil
 }
 
 // meta is a record's metadata, stored under its prefix.
