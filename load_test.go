@@ -552,7 +552,7 @@ func raceAppends(ctx context.Context, r *rand.Rand, m *socket.Manager[twoCtx], n
 // never closed) and requires that they expire by TTL and that the space they
 // used is given back, with no goroutine left behind.
 func TestGrowthReturnsToBaseline(t *testing.T) {
-	n := 2_000
+	n := 500
 	if long() {
 		n = 100_000
 	}
