@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,13 +82,35 @@ func runGoroutines(b *testing.B, n int, op func(g int) error) {
 	})
 }
 
-// wire reports the bytes sent and received per operation.
-func wire(b *testing.B, out, in *atomic.Int64, do func()) {
+// wire reports the bytes sent and received per operation, and the CPU time
+// the server's main thread spent per operation: what bounds a Redis
+// server's throughput, and less noisy than wall time on a shared machine.
+func wire(b *testing.B, c *redis.Client, out, in *atomic.Int64, do func()) {
+	cpu0 := serverCPU(b, c)
 	out.Store(0)
 	in.Store(0)
 	do()
-	b.ReportMetric(float64(out.Load())/float64(b.N), "sent-B/op")
-	b.ReportMetric(float64(in.Load())/float64(b.N), "recv-B/op")
+	sent, recv := out.Load(), in.Load()
+	b.ReportMetric(float64(sent)/float64(b.N), "sent-B/op")
+	b.ReportMetric(float64(recv)/float64(b.N), "recv-B/op")
+	b.ReportMetric((serverCPU(b, c)-cpu0)*1e6/float64(b.N), "server-µs/op")
+}
+
+// serverCPU returns the seconds of CPU the server's main thread has used.
+func serverCPU(b *testing.B, c *redis.Client) float64 {
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := 0.0
+	for _, line := range strings.Split(info, "\r\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if k == "used_cpu_sys_main_thread" || k == "used_cpu_user_main_thread" {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return total
 }
 
 const benchTTL = 10 * time.Minute
@@ -100,7 +124,7 @@ func BenchmarkApply(b *testing.B) {
 	value := bytes.Repeat([]byte("v"), 1024)
 	for _, n := range []int{1, 32} {
 		b.Run(fmt.Sprintf("goroutines=%d/impl=livectx", n), func(b *testing.B) {
-			wire(b, out, in, func() {
+			wire(b, c, out, in, func() {
 				runGoroutines(b, n, func(g int) error {
 					_, err := s.Apply(ctx, fmt.Sprint("apply-", g), store.Change{Set: map[string][]byte{"field": value}})
 					return err
@@ -108,7 +132,7 @@ func BenchmarkApply(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("goroutines=%d/impl=raw", n), func(b *testing.B) {
-			wire(b, out, in, func() {
+			wire(b, c, out, in, func() {
 				runGoroutines(b, n, func(g int) error {
 					key := fmt.Sprint(prefix, "apply-", g)
 					_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -141,7 +165,7 @@ func BenchmarkLoad(b *testing.B) {
 	}
 	for _, n := range []int{1, 32} {
 		b.Run(fmt.Sprintf("goroutines=%d/impl=livectx", n), func(b *testing.B) {
-			wire(b, out, in, func() {
+			wire(b, c, out, in, func() {
 				runGoroutines(b, n, func(int) error {
 					rec, err := s.Load(ctx, "load")
 					if err == nil && len(rec.Fields) != 20 {
@@ -152,7 +176,7 @@ func BenchmarkLoad(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("goroutines=%d/impl=raw", n), func(b *testing.B) {
-			wire(b, out, in, func() {
+			wire(b, c, out, in, func() {
 				runGoroutines(b, n, func(int) error {
 					h, err := c.HGetAll(ctx, prefix+"load").Result()
 					if err == nil && len(h) != 20 {

@@ -69,8 +69,9 @@ type prefixKey struct{}
 
 // WithPrefix sets the key prefix that keeps this store's records apart from
 // other keys on the server (default DefaultPrefix). It must hold 1 to
-// MaxPrefixLen bytes, end with ':' and hold no '{' or '}' (a hash tag would
-// put every record in one Cluster slot); New rejects it otherwise.
+// MaxPrefixLen bytes, end with ':' (escaped ids hold none, so no two
+// prefixes can share a key) and hold no '{' or '}' (a hash tag would put
+// every record in one Cluster slot); New rejects it otherwise.
 func WithPrefix(p string) store.Option { return store.WithBackendValue(prefixKey{}, p) }
 
 //go:embed apply.lua
@@ -187,10 +188,21 @@ func record(id string, h map[string]string) (store.Record, error) {
 	if err != nil {
 		return store.Record{}, &store.CorruptError{ID: id, Err: fmt.Errorf("version field %q", meta)}
 	}
+	// One allocation for every value; each is capped at its length so that
+	// appending to one cannot reach the next.
+	n := 0
+	for k, v := range h {
+		if k != "" {
+			n += len(v)
+		}
+	}
+	buf := make([]byte, 0, n)
 	fields := make(map[string][]byte, len(h)-1)
 	for k, v := range h {
 		if k != "" {
-			fields[k] = []byte(v)
+			start := len(buf)
+			buf = append(buf, v...)
+			fields[k] = buf[start:len(buf):len(buf)]
 		}
 	}
 	return store.Record{Fields: fields, Version: version}, nil
