@@ -398,20 +398,23 @@ func (c *dropFirstReply) Read(b []byte) (int, error) {
 
 func TestRetriedApplyAppliesOnce(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
-		if tg.name == "cluster" {
-			t.Skip("the dropping dialer is wired to standalone clients")
-		}
-		addr := tg.client.(*redis.Client).Options().Addr
 		var armed atomic.Bool
 		var dropped atomic.Int32
 		var between func()
-		c := redis.NewClient(&redis.Options{Addr: addr, Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
 			return &dropFirstReply{Conn: conn, r: bufio.NewReader(conn), armed: &armed, dropped: &dropped, between: &between}, nil
-		}})
+		}
+		var c redis.UniversalClient
+		switch tc := tg.client.(type) {
+		case *redis.Client:
+			c = redis.NewClient(&redis.Options{Addr: tc.Options().Addr, Dialer: dial})
+		case *redis.ClusterClient:
+			c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: tc.Options().Addrs, Dialer: dial})
+		}
 		t.Cleanup(func() { c.Close() })
 		ctx := context.Background()
 		s := newStore(t, c)
