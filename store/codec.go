@@ -17,8 +17,13 @@ const (
 	// may have: a scalar has depth 0, an array of scalars depth 1.
 	MaxDecodeDepth = 64
 	// MaxDecodeSize is the largest encoded value, in bytes, that Unmarshal
-	// accepts: the default cap on a whole record.
-	MaxDecodeSize = DefaultMaxRecordSize
+	// accepts (and Marshal produces): the default cap on one field.
+	MaxDecodeSize = DefaultMaxFieldSize
+	// MaxDecodeContainers is the most arrays and maps one value may hold.
+	// Decoding a container into an interface costs a hundred bytes or more
+	// whatever its size, so this cap, with MaxDecodeSize, keeps the worst
+	// decode of hostile bytes into `any` under about 200 MiB.
+	MaxDecodeContainers = 1 << 18
 )
 
 // maxPooledBuffer is the largest buffer Marshal and Unmarshal keep for
@@ -182,7 +187,8 @@ func Unmarshal(id, field string, b []byte, v any) (err error) {
 // remain; every array or map count no more than the bytes that remain (each
 // element takes at least one byte, so a decoder sizing its allocations by a
 // count stays proportional to len(b)); nesting no deeper than
-// MaxDecodeDepth; no use of the reserved code 0xc1.
+// MaxDecodeDepth; no more than MaxDecodeContainers arrays and maps; no use
+// of the reserved code 0xc1.
 //
 // It walks b once, iteratively, without allocating (except for the error
 // it returns), so it is cheap beside a decode. It returns nil or an error
@@ -196,6 +202,7 @@ func CheckMsgpack(b []byte) error {
 	pending[0] = 1
 	depth := 0
 	off := 0
+	containers := 0
 	for {
 		for pending[depth] == 0 {
 			if depth == 0 {
@@ -232,6 +239,9 @@ func CheckMsgpack(b []byte) error {
 					unit = "pairs"
 				}
 				return fmt.Errorf("msgpack: %s of %d %s declared at offset %d, %d bytes remain", typeName(b[off]), h.n, unit, off, remain)
+			}
+			if containers++; containers > MaxDecodeContainers {
+				return fmt.Errorf("msgpack: more than %d arrays and maps, at offset %d", MaxDecodeContainers, off)
 			}
 			if depth+1 > MaxDecodeDepth {
 				return fmt.Errorf("msgpack: %s at offset %d nested deeper than %d levels", typeName(b[off]), off, MaxDecodeDepth)

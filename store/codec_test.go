@@ -58,7 +58,8 @@ func hostile() []struct {
 		{"trailing bytes after a map", []byte{0x81, 0xa1, 'a', 0x01, 0xff, 0xff}, "2 trailing bytes"},
 		{"the reserved code 0xc1", []byte{0xc1}, "reserved code 0xc1 at offset 0"},
 		{"the reserved code 0xc1 inside an array", []byte{0x92, 0x01, 0xc1}, "reserved code 0xc1 at offset 2"},
-		{"a value larger than MaxDecodeSize", binOf(store.MaxDecodeSize), "more than the 33554432 a value may hold"},
+		{"a value larger than MaxDecodeSize", binOf(store.MaxDecodeSize), fmt.Sprintf("more than the %d a value may hold", store.MaxDecodeSize)},
+		{"more arrays than MaxDecodeContainers", arrayOf(store.MaxDecodeContainers, []byte{0x90}), fmt.Sprintf("more than %d arrays and maps", store.MaxDecodeContainers)},
 	}
 }
 
