@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/livectx/livectx/redisstore"
 	"github.com/livectx/livectx/store"
@@ -365,17 +366,15 @@ func stallListener(t *testing.T) (addr string, closeAll func()) {
 func TestDeadlineReturnsPromptlyFromAStalledServer(t *testing.T) {
 	for _, ctxTimeouts := range []bool{false, true} {
 		t.Run(fmt.Sprintf("with ContextTimeoutEnabled %v", ctxTimeouts), func(t *testing.T) {
+			ignore := goleak.IgnoreCurrent()
 			addr, closeAll := stallListener(t)
 			// Without ctx, the client would wait a minute per attempt.
 			c := redis.NewClient(&redis.Options{Addr: addr, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
 				ContextTimeoutEnabled: ctxTimeouts})
-			t.Cleanup(func() { c.Close() })
 			s, err := redisstore.New(c)
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { s.Close() })
-			t.Cleanup(closeAll) // first: lets calls left in the background end
 			calls := map[string]func(ctx context.Context) error{
 				"Apply": func(ctx context.Context) error { _, err := s.Apply(ctx, "a", store.Change{}); return err },
 				"Load":  func(ctx context.Context) error { _, err := s.Load(ctx, "a"); return err },
@@ -395,6 +394,12 @@ func TestDeadlineReturnsPromptlyFromAStalledServer(t *testing.T) {
 				}
 				cancel()
 			}
+			// Calls left running end when their connections do; Close waits
+			// for them, and nothing is left behind.
+			closeAll()
+			s.Close()
+			c.Close()
+			goleak.VerifyNone(t, ignore)
 		})
 	}
 }
