@@ -14,7 +14,7 @@
 // The hash holds one field per record field, under the field's own name, and
 // the field "" (no field name is empty) holding the version, the record's
 // size as size caps count it, and the random tokens of the last eight Applies
-// with the versions they wrote.
+// (whose versions their order gives).
 //
 // # Writes
 //
