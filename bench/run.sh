@@ -12,6 +12,8 @@
 #   ROUNDS              rounds of every benchmark (default 8)
 #   BENCHTIME           -benchtime of each benchmark in a round (default 500ms)
 #   BENCH               regexp of the benchmarks to run (default all)
+#   BENCH_NOTE          a sentence for the table's heading (say which Redis
+#                       server was used, what else ran on the machine)
 #
 # About 12 minutes on 2 cores with the defaults.
 set -euo pipefail
@@ -46,5 +48,5 @@ echo "== idle memory" >&2
 "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkIdleMemory$' -test.benchtime 1x -test.count 3 >>"$raw"
 
 machine="$(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-"$tmp/benchtable" -date "$(date -u +%Y-%m-%d)" -go "$(go env GOVERSION)" -machine "$machine" <"$raw" >RESULTS.md
+"$tmp/benchtable" -date "$(date -u +%Y-%m-%d)" -go "$(go env GOVERSION)" -machine "$machine" -note "${BENCH_NOTE:-}" <"$raw" >RESULTS.md
 cat RESULTS.md

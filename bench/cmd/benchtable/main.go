@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	benchtable [-date D] [-machine M] [-go V] < bench.txt
+//	benchtable [-date D] [-machine M] [-go V] [-note N] < bench.txt
 package main
 
 import (
@@ -25,6 +25,7 @@ func main() {
 	date := flag.String("date", time.Now().UTC().Format("2006-01-02"), "date the figures were measured")
 	machine := flag.String("machine", "", `machine, for example "2 × AMD EPYC" (default: the cpu line of the input and runtime.NumCPU)`)
 	goVersion := flag.String("go", runtime.Version(), "Go version the benchmarks ran with")
+	note := flag.String("note", "", "a sentence printed under the heading, for example which Redis server was used")
 	flag.Parse()
 	res, cpu, err := parse(os.Stdin)
 	if err != nil {
@@ -38,7 +39,7 @@ func main() {
 	if *machine == "" {
 		*machine = fmt.Sprintf("%d × %s", runtime.NumCPU(), cpu)
 	}
-	write(os.Stdout, res, *date, *machine, *goVersion)
+	write(os.Stdout, res, *date, *machine, *goVersion, *note)
 }
 
 // results maps a benchmark name (without its -GOMAXPROCS suffix) to each
@@ -141,9 +142,12 @@ func (r results) fastestPeer(kind, backend, size string) (string, float64, bool)
 	return best, bestNs, best != ""
 }
 
-func write(w io.Writer, r results, date, machine, goVersion string) {
+func write(w io.Writer, r results, date, machine, goVersion, note string) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
 	p("Measured %s with %s on %s, medians of %d rounds, by `bench/run.sh`.\n", date, goVersion, machine, r.rounds())
+	if note != "" {
+		p("%s\n", note)
+	}
 	p("Speed-up is the fastest peer's time divided by livectx's (above 1: livectx is faster).\n")
 	p("Bytes written are those handed to the backend per event: field names and values for livectx,\n")
 	p("the whole encoded context for the peers; syscall bytes are what the process wrote through\n")
