@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -366,22 +367,36 @@ var (
 	twoB   = socket.FieldOf(func(c *twoCtx) *int { return &c.B })
 )
 
+// raceTarget is a server two nodes race on.
+type raceTarget struct {
+	name string
+	// newClient makes one node's client; clients made with a name are the
+	// ones killConnections kills.
+	newClient func(name string) *redis.Client
+	// chaos: kill the nodes' connections while they race.
+	chaos bool
+}
+
 // twoNodeTargets returns miniredis and, when LIVECTX_REDIS_ADDR is set, a
-// real server; newClient makes one node's client (each node has its own).
-func twoNodeTargets(t *testing.T) []struct {
-	name      string
-	newClient func() *redis.Client
-} {
+// real server; with LIVECTX_REDIS_CHAOS=1 as well, the real server again,
+// killing the nodes' connections while they race.
+//
+// The chaos run is opt-in because it fails today, now and then: when a
+// connection dies after an Apply ran, go-redis retries it after a backoff;
+// if the other node wrote more than redisstore's 8 remembered retry tokens
+// meanwhile, the retry reports store.ErrConflict for a write that was
+// applied, and a node that then retries its read-modify-write duplicates it.
+func twoNodeTargets(t *testing.T) []raceTarget {
 	mr := miniredis.RunT(t)
-	targets := []struct {
-		name      string
-		newClient func() *redis.Client
-	}{{"miniredis", func() *redis.Client { return redis.NewClient(&redis.Options{Addr: mr.Addr()}) }}}
+	targets := []raceTarget{{"miniredis", func(string) *redis.Client { return redis.NewClient(&redis.Options{Addr: mr.Addr()}) }, false}}
 	if addr := os.Getenv("LIVECTX_REDIS_ADDR"); addr != "" {
-		targets = append(targets, struct {
-			name      string
-			newClient func() *redis.Client
-		}{"a real redis", func() *redis.Client { return redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4}) }})
+		newClient := func(name string) *redis.Client {
+			return redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4, ClientName: name})
+		}
+		targets = append(targets, raceTarget{"a real redis", newClient, false})
+		if os.Getenv("LIVECTX_REDIS_CHAOS") == "1" {
+			targets = append(targets, raceTarget{"a real redis, killing connections", newClient, true})
+		}
 	}
 	return targets
 }
@@ -389,9 +404,10 @@ func twoNodeTargets(t *testing.T) []struct {
 // TestTwoNodesRace runs two nodes (each its own client, store and sockets)
 // on the same ids. Each node appends entries to the ids' logs, reconnecting
 // now and then (close, then open again from the store, sometimes on a new
-// client). Every stale write must fail with store.ErrConflict; the node
-// reloads and retries. At the end every acknowledged entry is in its log
-// exactly once and in order, and nothing unacknowledged is.
+// client); on a real server their connections are also killed under them.
+// Every stale write must fail with store.ErrConflict; the node reloads and
+// retries. At the end every acknowledged entry is in its log exactly once
+// and in order, and nothing unacknowledged is.
 func TestTwoNodesRace(t *testing.T) {
 	ids, appends := 8, 40
 	if long() {
@@ -399,9 +415,10 @@ func TestTwoNodesRace(t *testing.T) {
 	}
 	for _, target := range twoNodeTargets(t) {
 		t.Run("on "+target.name, func(t *testing.T) {
-			probe := target.newClient()
+			probe := target.newClient("")
 			t.Cleanup(func() { probe.Close() })
 			prefix := diffPrefix(t, probe)
+			victims := "livectx-race-" + strings.Trim(prefix[len("livectx-diff:"):], ":")
 			ctx := context.Background()
 
 			// node opens a node's store and manager on a new client.
@@ -410,7 +427,7 @@ func TestTwoNodesRace(t *testing.T) {
 				m    *socket.Manager[twoCtx]
 			}
 			newNode := func(name string) *node {
-				c := target.newClient()
+				c := target.newClient(victims)
 				t.Cleanup(func() { c.Close() })
 				s, err := redisstore.New(c, redisstore.WithPrefix(prefix), store.WithTTL(time.Hour))
 				if err != nil {
@@ -447,7 +464,7 @@ func TestTwoNodesRace(t *testing.T) {
 			})
 
 			nodes := [2]*node{newNode("A"), newNode("B")}
-			var conflicts atomic.Int64
+			var stats raceStats
 			// acked[n][i]: the entries node n acknowledged on id i, in order.
 			var acked [2][][]string
 			var wg sync.WaitGroup
@@ -460,14 +477,24 @@ func TestTwoNodesRace(t *testing.T) {
 					wg.Go(func() {
 						r := rand.New(rand.NewPCG(seed, uint64(n*ids+i)))
 						err := raceAppends(ctx, r, nodes[n].m, func() *socket.Manager[twoCtx] { return newNode(nodes[n].name).m },
-							nodes[n].name, fmt.Sprintf("race-%d", i), appends, &acked[n][i], &conflicts)
+							nodes[n].name, fmt.Sprintf("race-%d", i), appends, &acked[n][i], &stats)
 						if err != nil {
 							errs <- err
 						}
 					})
 				}
 			}
+			killed := 0
+			stop, stopped := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(stopped)
+				if target.chaos {
+					killed = killConnections(t, probe, victims, stop)
+				}
+			}()
 			wg.Wait()
+			close(stop)
+			<-stopped
 			close(errs)
 			for err := range errs {
 				t.Fatal(err)
@@ -496,20 +523,47 @@ func TestTwoNodesRace(t *testing.T) {
 					t.Errorf("%s: counters A=%d B=%d, acknowledged %d and %d", id, final.A, final.B, len(acked[0][i]), len(acked[1][i]))
 				}
 			}
-			t.Logf("%d ids, %d appends per node and id, %d conflicts reported and retried", ids, appends, conflicts.Load())
-			if conflicts.Load() == 0 {
+			t.Logf("%d ids, %d appends per node and id: %d conflicts reported and retried; %d connections killed, %d calls failed by it",
+				ids, appends, stats.conflicts.Load(), killed, stats.faults.Load())
+			if target.chaos && killed == 0 {
+				t.Error("no connection was killed: the chaos did not run")
+			}
+			if stats.conflicts.Load() == 0 {
 				t.Error("the nodes never conflicted: the race was not run")
 			}
 		})
 	}
 }
 
-// raceAppends makes node appends to id's log, each acknowledged by a
-// successful render, retrying after conflicts; it reconnects at random,
-// sometimes through a manager on a new client.
-func raceAppends(ctx context.Context, r *rand.Rand, m *socket.Manager[twoCtx], newManager func() *socket.Manager[twoCtx], node, id string, appends int, acked *[]string, conflicts *atomic.Int64) error {
-	s, err := m.Open(ctx, id, twoCtx{})
-	if err != nil {
+// raceStats counts what the racing nodes met.
+type raceStats struct {
+	conflicts atomic.Int64 // stale writes refused with store.ErrConflict
+	faults    atomic.Int64 // calls failed by a killed connection
+}
+
+// again runs f until it succeeds or fails with store.ErrConflict, counting
+// other failures (a killed connection) as faults; it gives up after many.
+func (st *raceStats) again(f func() error) error {
+	var err error
+	for range 100 {
+		if err = f(); err == nil || errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		st.faults.Add(1)
+	}
+	return err
+}
+
+// raceAppends makes node append entries to id's log, each acknowledged by a
+// successful render, reloading and retrying after a conflict. It reconnects
+// at random (close, then open again, sometimes through a manager on a new
+// client). When a write fails otherwise (its connection was killed) it may
+// or may not have been applied: the node reloads and finds out, as a real
+// client would by the entry's name.
+func raceAppends(ctx context.Context, r *rand.Rand, m *socket.Manager[twoCtx], newManager func() *socket.Manager[twoCtx], node, id string, appends int, acked *[]string, st *raceStats) error {
+	var s *socket.Socket[twoCtx]
+	open := func() (err error) { s, err = m.Open(ctx, id, twoCtx{}); return err }
+	if err := st.again(open); err != nil {
 		return err
 	}
 	counter := twoA
@@ -517,14 +571,14 @@ func raceAppends(ctx context.Context, r *rand.Rand, m *socket.Manager[twoCtx], n
 		counter = twoB
 	}
 	for k := 0; k < appends; {
-		if r.IntN(10) == 0 { // a reconnect: close, maybe on a new client, reopen
-			if err := s.Close(ctx); err != nil {
+		if r.IntN(10) == 0 { // a reconnect
+			if err := st.again(func() error { return s.Close(ctx) }); err != nil {
 				return err
 			}
 			if r.IntN(4) == 0 {
 				m = newManager()
 			}
-			if s, err = m.Open(ctx, id, twoCtx{}); err != nil {
+			if err := st.again(open); err != nil {
 				return err
 			}
 		}
@@ -532,20 +586,56 @@ func raceAppends(ctx context.Context, r *rand.Rand, m *socket.Manager[twoCtx], n
 		err := s.Event(ctx, func() error {
 			return s.Assign(twoLog.Set(append(slices.Clone(twoLog.Get(s)), entry)), counter.Set(counter.Get(s)+1))
 		}, nil)
-		switch {
-		case err == nil:
+		if err == nil {
 			*acked = append(*acked, entry)
 			k++
-		case errors.Is(err, store.ErrConflict):
-			conflicts.Add(1)
-			if err := s.Reload(ctx); err != nil {
-				return fmt.Errorf("%s %s: reload: %w", node, id, err)
+			continue
+		}
+		if errors.Is(err, store.ErrConflict) {
+			st.conflicts.Add(1)
+		} else {
+			st.faults.Add(1)
+		}
+		if err := st.again(func() error { return s.Reload(ctx) }); err != nil {
+			return fmt.Errorf("%s %s: reload: %w", node, id, err)
+		}
+		if slices.Contains(twoLog.Get(s), entry) {
+			if errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("%s %s: the write of %s returned %v, yet the entry is stored", node, id, entry, err)
 			}
-		default:
-			return fmt.Errorf("%s %s: %w", node, id, err)
+			*acked = append(*acked, entry) // the failed call did write it
+			k++
 		}
 	}
 	return nil
+}
+
+// killConnections kills, until stop is closed, the server connections whose
+// client name is name (only this test's: the server may be shared).
+func killConnections(t *testing.T, c *redis.Client, name string, stop <-chan struct{}) (killed int) {
+	ctx := context.Background()
+	for {
+		select {
+		case <-stop:
+			return killed
+		case <-time.After(3 * time.Millisecond):
+		}
+		list, err := c.ClientList(ctx).Result()
+		if err != nil {
+			t.Errorf("CLIENT LIST: %v", err)
+			return killed
+		}
+		var ids []string
+		for _, line := range strings.Split(list, "\n") {
+			if strings.Contains(line, " name="+name+" ") {
+				id, _, _ := strings.Cut(strings.TrimPrefix(line, "id="), " ")
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) > 0 && c.Do(ctx, "CLIENT", "KILL", "ID", ids[rand.IntN(len(ids))]).Err() == nil {
+			killed++
+		}
+	}
 }
 
 // TestGrowthReturnsToBaseline abandons many instances (sockets opened and
