@@ -49,7 +49,8 @@ import (
 // KeySize is the length of every key: AES-256.
 const KeySize = 32
 
-// Overhead is how many bytes sealing adds to each field value.
+// Overhead is how many bytes sealing adds to each field value (33: a 5-byte
+// header, a 12-byte nonce and a 16-byte tag).
 const Overhead = headerSize + nonceSize + tagSize
 
 const (

@@ -340,3 +340,9 @@ func TestCapsCountSealedBytes(t *testing.T) {
 	}
 	mustApply(t, s, "r", setOf("b", fits[2:]))
 }
+
+func TestOverheadIs33Bytes(t *testing.T) {
+	if sealed.Overhead != 33 {
+		t.Fatalf("Overhead = %d; the documented layout adds 33 bytes", sealed.Overhead)
+	}
+}
