@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/livectx/livectx/internal/redistest"
 	"github.com/livectx/livectx/store"
 )
 
@@ -44,7 +45,7 @@ func (c countingConn) Read(b []byte) (int, error) {
 // benchClient returns a client on LIVECTX_REDIS_ADDR with counters of the
 // bytes it sends and receives.
 func benchClient(b *testing.B) (c *redis.Client, out, in *atomic.Int64) {
-	addr := serverClient(b).Options().Addr // skips or fails as the tests do
+	addr := redistest.Server(b).Options().Addr // skips or fails as the tests do
 	out, in = new(atomic.Int64), new(atomic.Int64)
 	c = redis.NewClient(&redis.Options{
 		Addr:     addr,
@@ -120,7 +121,7 @@ func BenchmarkApply(b *testing.B) {
 	c, out, in := benchClient(b)
 	ctx := context.Background()
 	s := newStore(b, c, store.WithTTL(benchTTL))
-	prefix := testPrefix(b, c)
+	prefix := redistest.Prefix(b, c)
 	value := bytes.Repeat([]byte("v"), 1024)
 	for _, n := range []int{1, 32} {
 		b.Run(fmt.Sprintf("goroutines=%d/impl=livectx", n), func(b *testing.B) {
@@ -152,7 +153,7 @@ func BenchmarkLoad(b *testing.B) {
 	c, out, in := benchClient(b)
 	ctx := context.Background()
 	s := newStore(b, c, store.WithTTL(benchTTL))
-	prefix := testPrefix(b, c)
+	prefix := redistest.Prefix(b, c)
 	fields := map[string][]byte{}
 	for i := range 20 {
 		fields[fmt.Sprint("field-", i)] = bytes.Repeat([]byte{byte('a' + i)}, 1024)

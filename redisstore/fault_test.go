@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/livectx/livectx/internal/redistest"
 	"github.com/livectx/livectx/redisstore"
 	"github.com/livectx/livectx/store"
 )
@@ -36,8 +37,8 @@ type faultServer struct {
 // t unless LIVECTX_REDIS_FAULTS=1.
 func startFaultServer(t *testing.T) *faultServer {
 	t.Helper()
-	if os.Getenv(envFaults) != "1" {
-		t.Skipf("%s is not 1: the fault tests start redis-server processes of their own", envFaults)
+	if os.Getenv(redistest.EnvFaults) != "1" {
+		t.Skipf("%s is not 1: the fault tests start redis-server processes of their own", redistest.EnvFaults)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -247,7 +248,7 @@ func TestConnectionsCutMidWriteLeaveRecordsWhole(t *testing.T) {
 	srv := startFaultServer(t)
 	direct := redis.NewClient(&redis.Options{Addr: srv.addr})
 	t.Cleanup(func() { direct.Close() })
-	prefix := testPrefix(t, direct)
+	prefix := redistest.Prefix(t, direct)
 	p := startProxy(t, srv.addr)
 	t.Cleanup(p.Close)
 	viaProxy := redis.NewClient(&redis.Options{Addr: p.l.Addr().String(), MaxRetries: 2})
@@ -405,7 +406,7 @@ func TestDeadlineReturnsPromptlyFromAStalledServer(t *testing.T) {
 }
 
 func TestPoolExhaustionReturnsAnError(t *testing.T) {
-	mr, _ := newMiniredis(t)
+	mr, _ := redistest.Miniredis(t)
 	c := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: 1, PoolTimeout: 100 * time.Millisecond})
 	t.Cleanup(func() { c.Close() })
 	s, err := redisstore.New(c)

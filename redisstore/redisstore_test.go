@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/livectx/livectx/internal/redistest"
 	"github.com/livectx/livectx/redisstore"
 	"github.com/livectx/livectx/store"
 	"github.com/livectx/livectx/store/storetest"
@@ -24,7 +25,7 @@ import (
 func TestConformance(t *testing.T) {
 	t.Run("on miniredis", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T, clock *storetest.Clock, opts ...store.Option) store.ContextStore {
-			mr, c := newMiniredis(t)
+			mr, c := redistest.Miniredis(t)
 			clock.OnAdvance(mr.FastForward)
 			return newStore(t, c, opts...)
 		})
@@ -36,12 +37,12 @@ func TestConformance(t *testing.T) {
 			return newStore(t, c, opts...)
 		}}.Run(t)
 	}
-	t.Run("on a server", func(t *testing.T) { real(t, serverClient(t)) })
-	t.Run("on a cluster", func(t *testing.T) { real(t, clusterClient(t)) })
+	t.Run("on a server", func(t *testing.T) { real(t, redistest.Server(t)) })
+	t.Run("on a cluster", func(t *testing.T) { real(t, redistest.Cluster(t)) })
 }
 
 func TestNew(t *testing.T) {
-	_, c := newMiniredis(t)
+	_, c := redistest.Miniredis(t)
 	tests := []struct {
 		name    string
 		opts    []store.Option
@@ -86,9 +87,9 @@ var trickyIDs = []string{
 }
 
 func TestIDsAreStoredOneToOne(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, tg target) {
+	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
 		ctx := context.Background()
-		s := newStore(t, tg.client)
+		s := newStore(t, tg.Client)
 		for i, id := range trickyIDs {
 			if _, err := s.Apply(ctx, id, store.Change{Set: map[string][]byte{"n": fmt.Appendf(nil, "%d", i)}}); err != nil {
 				t.Fatalf("Apply(%q): %v", id, err)
@@ -113,7 +114,7 @@ func TestIDsAreStoredOneToOne(t *testing.T) {
 }
 
 func TestKeysHoldNoGlobOrHashTag(t *testing.T) {
-	mr, c := newMiniredis(t)
+	mr, c := redistest.Miniredis(t)
 	s, err := redisstore.New(c, redisstore.WithPrefix("p:"))
 	if err != nil {
 		t.Fatal(err)
@@ -136,11 +137,11 @@ func TestKeysHoldNoGlobOrHashTag(t *testing.T) {
 }
 
 func TestPrefixesKeepStoresApart(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, tg target) {
+	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
 		ctx := context.Background()
-		base := testPrefix(t, tg.client)
+		base := redistest.Prefix(t, tg.Client)
 		open := func(p string) *redisstore.Store {
-			s, err := redisstore.New(tg.client, redisstore.WithPrefix(p))
+			s, err := redisstore.New(tg.Client, redisstore.WithPrefix(p))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -210,9 +211,9 @@ func listAll(t *testing.T, s *redisstore.Store, limit int) []string {
 }
 
 func TestListPagesThroughEveryRecord(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, tg target) {
+	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
 		ctx := context.Background()
-		s := newStore(t, tg.client)
+		s := newStore(t, tg.Client)
 		want := make([]string, 300)
 		for i := range want {
 			want[i] = fmt.Sprintf("id-%03d", i)
@@ -259,7 +260,7 @@ func TestApplySurvivesScriptCacheLoss(t *testing.T) {
 	}
 	// SCRIPT FLUSH only on servers of the test's own.
 	t.Run("on miniredis", func(t *testing.T) {
-		_, c := newMiniredis(t)
+		_, c := redistest.Miniredis(t)
 		check(t, c)
 	})
 	t.Run("on a server of its own", func(t *testing.T) {
@@ -272,7 +273,7 @@ func TestApplySurvivesScriptCacheLoss(t *testing.T) {
 
 func TestForeignKeysAreCorruptNotOverwritten(t *testing.T) {
 	ctx := context.Background()
-	_, c := newMiniredis(t)
+	_, c := redistest.Miniredis(t)
 	s, err := redisstore.New(c, redisstore.WithPrefix("p:"))
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +314,7 @@ func TestErrorsKeepTheirCause(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	ctx := context.Background()
-	_, c := newMiniredis(t)
+	_, c := redistest.Miniredis(t)
 	s, err := redisstore.New(c)
 	if err != nil {
 		t.Fatal(err)
@@ -397,7 +398,7 @@ func (c *dropFirstReply) Read(b []byte) (int, error) {
 }
 
 func TestRetriedApplyAppliesOnce(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, tg target) {
+	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
 		var armed atomic.Bool
 		var dropped atomic.Int32
 		var between func()
@@ -409,7 +410,7 @@ func TestRetriedApplyAppliesOnce(t *testing.T) {
 			return &dropFirstReply{Conn: conn, r: bufio.NewReader(conn), armed: &armed, dropped: &dropped, between: &between}, nil
 		}
 		var c redis.UniversalClient
-		switch tc := tg.client.(type) {
+		switch tc := tg.Client.(type) {
 		case *redis.Client:
 			c = redis.NewClient(&redis.Options{Addr: tc.Options().Addr, Dialer: dial})
 		case *redis.ClusterClient:
@@ -418,7 +419,7 @@ func TestRetriedApplyAppliesOnce(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		ctx := context.Background()
 		s := newStore(t, c)
-		other, err := redisstore.New(tg.client, redisstore.WithPrefix(s.Prefix()))
+		other, err := redisstore.New(tg.Client, redisstore.WithPrefix(s.Prefix()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -467,9 +468,9 @@ func TestRetriedApplyAppliesOnce(t *testing.T) {
 }
 
 func TestConcurrentWritersConflict(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, tg target) {
+	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
 		ctx := context.Background()
-		s := newStore(t, tg.client)
+		s := newStore(t, tg.Client)
 		// Writers increment a counter with read-check-write; conflicts are
 		// retried, so the final count is exact.
 		const writers, each = 8, 20
@@ -511,9 +512,9 @@ func TestConcurrentWritersConflict(t *testing.T) {
 }
 
 func TestRecordSizeCapIsCheckedOnTheServer(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, tg target) {
+	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
 		ctx := context.Background()
-		s := newStore(t, tg.client, store.WithMaxRecordSize(100))
+		s := newStore(t, tg.Client, store.WithMaxRecordSize(100))
 		set := func(fields ...string) store.Change {
 			c := store.Change{Set: map[string][]byte{}}
 			for _, f := range fields {
@@ -552,9 +553,9 @@ func TestRecordSizeCapIsCheckedOnTheServer(t *testing.T) {
 }
 
 func TestApplyOfThousandsOfFields(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, tg target) {
+	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
 		ctx := context.Background()
-		s := newStore(t, tg.client)
+		s := newStore(t, tg.Client)
 		set := map[string][]byte{}
 		for i := range 5001 {
 			set[fmt.Sprint(i)] = []byte("v")
