@@ -15,13 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/livectx/livectx/internal/redistest"
 	"github.com/livectx/livectx/store"
-)
-
-// Real servers, as the redisstore tests find them (.ci/redis.sh sets them).
-const (
-	envAddr    = "LIVECTX_REDIS_ADDR"
-	envCluster = "LIVECTX_REDIS_CLUSTER"
 )
 
 // uniquePrefix keeps a test's keys apart from everything else on a shared
@@ -47,17 +42,17 @@ func openAndRoundTrip(t *testing.T, u string) {
 }
 
 func TestOpenARealRedisServer(t *testing.T) {
-	addr := os.Getenv(envAddr)
+	addr := os.Getenv(redistest.EnvAddr)
 	if addr == "" {
-		t.Skipf("%s is not set: no real Redis server to open", envAddr)
+		t.Skipf("%s is not set: no real Redis server to open", redistest.EnvAddr)
 	}
 	openAndRoundTrip(t, "redis://"+addr+"/0?prefix="+uniquePrefix())
 }
 
 func TestOpenARealRedisCluster(t *testing.T) {
-	addrs := os.Getenv(envCluster)
+	addrs := os.Getenv(redistest.EnvCluster)
 	if addrs == "" {
-		t.Skipf("%s is not set: no real Redis Cluster to open", envCluster)
+		t.Skipf("%s is not set: no real Redis Cluster to open", redistest.EnvCluster)
 	}
 	openAndRoundTrip(t, "redis+cluster://"+addrs+"?prefix="+uniquePrefix())
 }
