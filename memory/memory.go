@@ -261,6 +261,23 @@ func (s *Store) Touch(ctx context.Context, id string) error {
 	return nil
 }
 
+// TTL returns the time the record under id has left to live, 0 when it
+// never expires, or store.ErrNotFound.
+func (s *Store) TTL(ctx context.Context, id string) (time.Duration, error) {
+	if err := s.begin(ctx, "ttl", id); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	r := s.live(id)
+	if r == nil {
+		return 0, fmt.Errorf("memory: ttl %q: %w", id, store.ErrNotFound)
+	}
+	if r.expires.IsZero() {
+		return 0, nil
+	}
+	return r.expires.Sub(s.cfg.Now()), nil
+}
+
 // List pages through live ids in byte order; the cursor is the last id of
 // the previous page. The default limit is 100.
 func (s *Store) List(ctx context.Context, cursor string, limit int) ([]string, string, error) {

@@ -325,6 +325,24 @@ func (s *Store) Touch(ctx context.Context, id string) error {
 	return nil
 }
 
+// TTL returns the time the record under id has left to live (the key's
+// PTTL), 0 when it never expires, or store.ErrNotFound.
+func (s *Store) TTL(ctx context.Context, id string) (time.Duration, error) {
+	var d time.Duration
+	err := s.do(ctx, id, func(ctx context.Context) error {
+		var err error
+		d, err = s.client.PTTL(ctx, s.key(id)).Result()
+		if err == nil && d == -2 {
+			err = store.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: ttl %q: %w", id, err)
+	}
+	return max(d, 0), nil
+}
+
 // Close marks the store closed and waits for calls in flight, including
 // calls that returned early on their ctx and still run in the background.
 // It is idempotent; every other method then returns an error matching

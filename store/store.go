@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors. Backends wrap them (check with errors.Is) and wrap their
@@ -92,6 +93,16 @@ type Lister interface {
 	// order; a record written or removed during a listing may be listed or
 	// not, every other live id is listed once.
 	List(ctx context.Context, cursor string, limit int) (ids []string, next string, err error)
+}
+
+// TTLReader is implemented by stores that can tell how long a record has
+// left to live, for tools such as the livectx inspector. Find it with a type
+// assertion.
+type TTLReader interface {
+	// TTL returns the time the record under id has left to live, 0 when it
+	// never expires, or ErrNotFound when it is missing or expired. It does
+	// not refresh the time to live.
+	TTL(ctx context.Context, id string) (time.Duration, error)
 }
 
 // Record is what a store holds for one instance.

@@ -19,14 +19,6 @@
 //
 // An unknown scheme or parameter, or a bad value, is an error that says what
 // is wrong and lists the forms. Passwords never appear in errors.
-//
-// The Redis stores Open returns also have the method
-//
-//	TTL(ctx context.Context, id string) (time.Duration, error)
-//
-// (found by type assertion, as the livectx inspector does) reporting a
-// record's remaining time to live: 0 when it never expires, an error
-// matching store.ErrNotFound when it is missing.
 package storeurl
 
 import (
@@ -101,11 +93,7 @@ func Open(ctx context.Context, rawURL string) (store.ContextStore, error) {
 		client.Close()
 		return nil, fmt.Errorf("storeurl: %s: %w", sp.redacted, err)
 	}
-	prefix := sp.prefix
-	if prefix == "" {
-		prefix = redisstore.DefaultPrefix
-	}
-	return &ownedRedis{Store: s, client: client, prefix: prefix}, nil
+	return &ownedRedis{Store: s, client: client}, nil
 }
 
 type kind int
@@ -418,7 +406,6 @@ func redact(raw string) string {
 type ownedRedis struct {
 	*redisstore.Store
 	client redis.UniversalClient
-	prefix string
 	close  sync.Once
 }
 
@@ -435,42 +422,4 @@ func (s *ownedRedis) Close() error {
 		}
 	})
 	return err
-}
-
-// TTL returns the remaining time to live of the record under id, 0 when it
-// never expires, or an error matching store.ErrNotFound. It asks the server
-// for the key that redisstore's documented layout gives the record.
-func (s *ownedRedis) TTL(ctx context.Context, id string) (time.Duration, error) {
-	if err := store.ValidateID(id); err != nil {
-		return 0, fmt.Errorf("storeurl: ttl %q: %w", id, err)
-	}
-	d, err := s.client.PTTL(ctx, s.prefix+redisKey(id)).Result()
-	switch {
-	case err != nil:
-		return 0, fmt.Errorf("storeurl: ttl %q: %w", id, err)
-	case d == -2:
-		return 0, fmt.Errorf("storeurl: ttl %q: %w", id, store.ErrNotFound)
-	case d < 0:
-		return 0, nil
-	}
-	return d, nil
-}
-
-// redisKey is the key redisstore gives id after its prefix (its package doc
-// states the rule): the bytes A-Z a-z 0-9 '.' '_' '-' as they are, every
-// other byte as %XX in upper-case hex.
-func redisKey(id string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-' {
-			b.WriteByte(c)
-		} else {
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
-		}
-	}
-	return b.String()
 }

@@ -188,12 +188,6 @@ func list(ctx context.Context, st store.ContextStore, cursor string, limit int, 
 	return nil
 }
 
-// ttlReporter is implemented by stores that can tell a record's remaining
-// time to live (the Redis stores of storeurl): 0 when it never expires.
-type ttlReporter interface {
-	TTL(ctx context.Context, id string) (time.Duration, error)
-}
-
 // shown is what show prints.
 type shown struct {
 	ID      string                `json:"id"`
@@ -237,7 +231,7 @@ func show(ctx context.Context, st store.ContextStore, id string, stdout io.Write
 }
 
 func ttlOf(ctx context.Context, st store.ContextStore, id string) string {
-	r, ok := st.(ttlReporter)
+	r, ok := st.(store.TTLReader)
 	if !ok {
 		return "unknown: this store does not report time to live"
 	}

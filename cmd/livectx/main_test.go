@@ -181,8 +181,8 @@ func TestShowDecodesEveryFieldSafely(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.ID != "page-1" || got.Version != rec.Version || got.Size != rec.Size() || !strings.HasPrefix(got.TTL, "unknown") {
-			t.Errorf("show printed id %q, version %d, size %d, ttl %q; want page-1, %d, %d, unknown", got.ID, got.Version, got.Size, got.TTL, rec.Version, rec.Size())
+		if got.ID != "page-1" || got.Version != rec.Version || got.Size != rec.Size() || got.TTL != "none: never expires" {
+			t.Errorf("show printed id %q, version %d, size %d, ttl %q; want page-1, %d, %d, none: never expires", got.ID, got.Version, got.Size, got.TTL, rec.Version, rec.Size())
 		}
 		values := map[string]string{}
 		for name, f := range got.Fields {

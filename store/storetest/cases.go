@@ -75,6 +75,7 @@ var cases = []struct {
 	{"size caps refuse and write nothing", sizeCaps},
 	{"close is idempotent and later calls get the closed error", closeIdempotent},
 	{"listing returns every live id exactly once", listing},
+	{"the time to live left is reported", ttlLeft},
 }
 
 func ctx() context.Context { return context.Background() }
@@ -655,4 +656,37 @@ func listAll(t *testing.T, l store.Lister, limit int) []string {
 	}
 	slices.Sort(all)
 	return all
+}
+
+func ttlLeft(t *testing.T, e *env) {
+	s := e.open(t, store.WithTTL(e.suite.TTL))
+	r, ok := s.(store.TTLReader)
+	if !ok {
+		t.Skipf("%T does not implement store.TTLReader", s)
+	}
+	_, err := r.TTL(ctx(), "r")
+	wantErr(t, "TTL of a missing id", err, store.ErrNotFound)
+	apply(t, s, "r", set("a", "A"))
+	if d, err := r.TTL(ctx(), "r"); err != nil || d <= 0 || d > e.suite.TTL {
+		t.Fatalf("TTL just after a write = %v, %v; want (0, %v]", d, err, e.suite.TTL)
+	}
+	e.advance(0.5)
+	if d, err := r.TTL(ctx(), "r"); err != nil || d <= 0 || d > e.suite.TTL/2 {
+		t.Fatalf("TTL half a TTL after a write = %v, %v; want (0, %v]", d, err, e.suite.TTL/2)
+	}
+	if err := s.Touch(ctx(), "r"); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := r.TTL(ctx(), "r"); err != nil || d <= e.suite.TTL/2 {
+		t.Fatalf("TTL after Touch = %v, %v; want over %v", d, err, e.suite.TTL/2)
+	}
+	e.advance(1.1)
+	_, err = r.TTL(ctx(), "r")
+	wantErr(t, "TTL of an expired record", err, store.ErrNotFound)
+
+	forever := e.open(t)
+	apply(t, forever, "r", set("a", "A"))
+	if d, err := forever.(store.TTLReader).TTL(ctx(), "r"); err != nil || d != 0 {
+		t.Fatalf("TTL of a record in a store without a TTL = %v, %v; want 0", d, err)
+	}
 }
