@@ -29,7 +29,7 @@ const (
 	benchFieldSize = 1 << 10
 )
 
-func benchFieldName(i int) string { return fmt.Sprintf("field-%02d", i%benchFields) }
+func benchFieldName(i int) string { return fmt.Sprintf("field-%02d", i) }
 
 // rawDB is bbolt used directly: one bucket, a key per field (the record's
 // key prefix, then the field name), no metadata, no expiry.
@@ -78,19 +78,22 @@ func openBench(b *testing.B, opts ...store.Option) *Store {
 	return s
 }
 
-func fullRecord() map[string][]byte {
+// benchRecord returns n fields of 1 KiB.
+func benchRecord(n int) map[string][]byte {
 	fields := map[string][]byte{}
-	for i := range benchFields {
+	for i := range n {
 		fields[benchFieldName(i)] = bytes.Repeat([]byte{byte(i)}, benchFieldSize)
 	}
 	return fields
 }
 
-// BenchmarkApply writes one 1 KiB field of a 20-field record per operation,
-// each goroutine to its own record, and reports commits (each two
-// fdatasyncs: pages, then meta page) per operation.
+// BenchmarkApply writes one 1 KiB field per operation, each goroutine to its
+// own record, which holds 1 or 20 such fields (the write cycles through
+// them), and reports commits (each two fdatasyncs: pages, then meta page)
+// per operation.
 func BenchmarkApply(b *testing.B) {
-	for _, goroutines := range []int{1, 32} {
+	for _, shape := range []struct{ goroutines, fields int }{{1, 1}, {1, 20}, {32, 1}, {32, 20}} {
+		goroutines, fields := shape.goroutines, shape.fields
 		impls := []struct {
 			name  string
 			setup func(b *testing.B) (db *bbolt.DB, write func(id, field string, v []byte) error)
@@ -119,10 +122,10 @@ func BenchmarkApply(b *testing.B) {
 			if goroutines == 1 && impl.name == "raw-batch" {
 				continue // one goroutine alone in a batch waits out its delay
 			}
-			b.Run(fmt.Sprintf("goroutines=%d/impl=%s", goroutines, impl.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("goroutines=%d/fields=%d/impl=%s", goroutines, fields, impl.name), func(b *testing.B) {
 				db, write := impl.setup(b)
-				for g := range goroutines { // each record starts with its 20 fields
-					for field, v := range fullRecord() {
+				for g := range goroutines { // each record starts with its fields
+					for field, v := range benchRecord(fields) {
 						if err := write(fmt.Sprintf("rec-%d", g), field, v); err != nil {
 							b.Fatal(err)
 						}
@@ -133,7 +136,7 @@ func BenchmarkApply(b *testing.B) {
 				b.ResetTimer()
 				if goroutines == 1 {
 					for i := range b.N {
-						if err := write("rec-0", benchFieldName(i), v); err != nil {
+						if err := write("rec-0", benchFieldName(i%fields), v); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -143,7 +146,7 @@ func BenchmarkApply(b *testing.B) {
 					b.RunParallel(func(pb *testing.PB) {
 						id := fmt.Sprintf("rec-%d", next.Add(1)-1)
 						for i := 0; pb.Next(); i++ {
-							if err := write(id, benchFieldName(i), v); err != nil {
+							if err := write(id, benchFieldName(i%fields), v); err != nil {
 								b.Error(err)
 								return
 							}
@@ -161,7 +164,7 @@ func BenchmarkApply(b *testing.B) {
 func BenchmarkLoad(b *testing.B) {
 	b.Run("impl=store", func(b *testing.B) {
 		s := openBench(b)
-		if _, err := s.Apply(context.Background(), "rec", store.Change{Set: fullRecord()}); err != nil {
+		if _, err := s.Apply(context.Background(), "rec", store.Change{Set: benchRecord(benchFields)}); err != nil {
 			b.Fatal(err)
 		}
 		b.ResetTimer()
@@ -175,7 +178,7 @@ func BenchmarkLoad(b *testing.B) {
 	b.Run("impl=raw", func(b *testing.B) {
 		r := openRaw(b)
 		err := r.db.Update(func(tx *bbolt.Tx) error {
-			for k, v := range fullRecord() {
+			for k, v := range benchRecord(benchFields) {
 				if err := r.put(tx, "rec", k, v); err != nil {
 					return err
 				}

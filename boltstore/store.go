@@ -283,7 +283,7 @@ func (s *Store) load(ctx context.Context, id string) (rec store.Record, err erro
 	defer leave()
 	now := s.cfg.Now().UnixNano()
 	err = s.view(func(tx *bbolt.Tx) error {
-		recs, _ := s.buckets(tx)
+		recs := s.records(tx)
 		pfx := recordPrefix(id)
 		c := recs.Cursor()
 		k, v := c.Seek(pfx)
@@ -309,7 +309,8 @@ func (s *Store) load(ctx context.Context, id string) (rec store.Record, err erro
 
 // Apply writes c to the record under id in one transaction, fsynced before it
 // returns. A missing or expired record starts again at version 1. Apply does
-// not keep c's bytes after it returns.
+// not keep c's bytes after it returns. ctx is checked before the write is
+// queued for a transaction; once queued, it is carried out.
 func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, error) {
 	var version uint64
 	err := s.cfg.CheckChange(id, c)
@@ -389,7 +390,7 @@ func (s *Store) touchWithoutTTL(ctx context.Context, id string) (bool, error) {
 	now := s.cfg.Now().UnixNano()
 	var hasExpiry bool
 	err = s.view(func(tx *bbolt.Tx) error {
-		recs, _ := s.buckets(tx)
+		recs := s.records(tx)
 		m, found, err := readMeta(recs, id)
 		if err == nil && (!found || m.expiredAt(now)) {
 			err = store.ErrNotFound
@@ -413,7 +414,7 @@ func (s *Store) List(ctx context.Context, cursor string, limit int) (ids []strin
 	}
 	now := s.cfg.Now().UnixNano()
 	err = s.view(func(tx *bbolt.Tx) error {
-		recs, _ := s.buckets(tx)
+		recs := s.records(tx)
 		c := recs.Cursor()
 		k, v := c.First()
 		if cursor != "" {
@@ -574,13 +575,23 @@ func guard(fn func() error) (err error) {
 	return fn()
 }
 
+// buckets returns the store's two nested buckets.
 func (s *Store) buckets(tx *bbolt.Tx) (records, expiry *bbolt.Bucket) {
+	b := s.top(tx)
+	return b.Bucket(recordsBucket), b.Bucket(expiryBucket)
+}
+
+// records returns the records bucket alone, for reads.
+func (s *Store) records(tx *bbolt.Tx) *bbolt.Bucket { return s.top(tx).Bucket(recordsBucket) }
+
+func (s *Store) top(tx *bbolt.Tx) *bbolt.Bucket {
 	b := tx.Bucket(s.bucket)
 	if b == nil {
-		// Only when someone deleted the bucket under a live store.
+		// Only when someone deleted the bucket under a live store; guard
+		// turns this into an error.
 		panic(fmt.Sprintf("bucket %q is missing", s.bucket))
 	}
-	return b.Bucket(recordsBucket), b.Bucket(expiryBucket)
+	return b
 }
 
 // applyTx is Apply inside a transaction. It reads before it writes and
