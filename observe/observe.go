@@ -16,13 +16,14 @@ import (
 // Op names a store operation.
 type Op string
 
-// The operations of store.ContextStore and store.Lister.
+// The operations of store.ContextStore, store.Lister and store.TTLReader.
 const (
 	OpLoad   Op = "load"
 	OpApply  Op = "apply"
 	OpDelete Op = "delete"
 	OpTouch  Op = "touch"
 	OpList   Op = "list"
+	OpTTL    Op = "ttl"
 	OpClose  Op = "close"
 )
 
@@ -99,23 +100,51 @@ type Store struct {
 	obs   Observer
 }
 
-// listStore is a Store over an inner store that implements store.Lister.
-type listStore struct {
-	*Store
-	lister store.Lister
-}
+// The optional interfaces of the inner store, observed. New returns a type
+// that embeds exactly the ones inner implements.
+type (
+	lister struct {
+		s *Store
+		l store.Lister
+	}
+	ttlReader struct {
+		s *Store
+		r store.TTLReader
+	}
+
+	withList struct {
+		*Store
+		lister
+	}
+	withTTL struct {
+		*Store
+		ttlReader
+	}
+	withListTTL struct {
+		*Store
+		lister
+		ttlReader
+	}
+)
 
 // New returns a store that reports every operation on inner to obs. The
-// result implements store.Lister exactly when inner does (it is a *Store or a
-// type embedding one). A nil obs returns inner itself. New takes inner
+// result implements store.Lister and store.TTLReader exactly when inner does
+// (it is a *Store or a type embedding one). A nil obs returns inner itself. New takes inner
 // over: closing the result closes inner.
 func New(inner store.ContextStore, obs Observer) store.ContextStore {
 	if obs == nil {
 		return inner
 	}
 	s := &Store{inner: inner, obs: obs}
-	if l, ok := inner.(store.Lister); ok {
-		return listStore{s, l}
+	l, isLister := inner.(store.Lister)
+	r, isTTLReader := inner.(store.TTLReader)
+	switch {
+	case isLister && isTTLReader:
+		return withListTTL{s, lister{s, l}, ttlReader{s, r}}
+	case isLister:
+		return withList{s, lister{s, l}}
+	case isTTLReader:
+		return withTTL{s, ttlReader{s, r}}
 	}
 	return s
 }
@@ -165,9 +194,17 @@ func (s *Store) Close() error {
 }
 
 // List forwards to the inner store and reports how many ids it returned.
-func (s listStore) List(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+func (w lister) List(ctx context.Context, cursor string, limit int) ([]string, string, error) {
 	start := time.Now()
-	ids, next, err := s.lister.List(ctx, cursor, limit)
-	s.obs.Observe(ctx, Event{Op: OpList, Duration: time.Since(start), Err: err, Fields: len(ids)})
+	ids, next, err := w.l.List(ctx, cursor, limit)
+	w.s.obs.Observe(ctx, Event{Op: OpList, Duration: time.Since(start), Err: err, Fields: len(ids)})
 	return ids, next, err
+}
+
+// TTL forwards to the inner store.
+func (w ttlReader) TTL(ctx context.Context, id string) (time.Duration, error) {
+	start := time.Now()
+	d, err := w.r.TTL(ctx, id)
+	w.s.obs.Observe(ctx, Event{Op: OpTTL, ID: id, Duration: time.Since(start), Err: err})
+	return d, err
 }

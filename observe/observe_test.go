@@ -96,6 +96,8 @@ func TestEveryOperationIsReported(t *testing.T) {
 		{"a cancelled call is canceled", func() error { return s.Touch(cancelled, "r") },
 			want{observe.OpTouch, "r", "canceled", 0, 0, 0, 0}},
 		{"a touch", func() error { return s.Touch(ctx, "r") }, want{observe.OpTouch, "r", "ok", 0, 0, 0, 0}},
+		{"a time to live read", func() error { _, err := s.(store.TTLReader).TTL(ctx, "r"); return err },
+			want{observe.OpTTL, "r", "ok", 0, 0, 0, 0}},
 		{"a delete", func() error { return s.Delete(ctx, "r") }, want{observe.OpDelete, "r", "ok", 0, 0, 0, 0}},
 		{"a list reports the ids it returns", func() error {
 			s.Apply(ctx, "a", store.Change{})
@@ -153,19 +155,43 @@ func TestOutcomeNamesEverySentinel(t *testing.T) {
 	}
 }
 
-type notLister struct{ store.ContextStore }
+// Stores with some of the optional interfaces.
+type (
+	bare     struct{ store.ContextStore }
+	onlyList struct {
+		store.ContextStore
+		store.Lister
+	}
+	onlyTTL struct {
+		store.ContextStore
+		store.TTLReader
+	}
+)
 
-func TestListerOnlyWhenInnerLists(t *testing.T) {
+func TestOptionalInterfacesOnlyWhenInnerHasThem(t *testing.T) {
 	m := memory.New()
 	t.Cleanup(func() { m.Close() })
-	if _, ok := observe.New(m, &recorder{}).(store.Lister); !ok {
-		t.Error("over a memory store the observed store does not list")
+	wrap := func(inner store.ContextStore) store.ContextStore { return observe.New(inner, &recorder{}) }
+	tests := []struct {
+		name            string
+		inner           store.ContextStore
+		lister, ttlRead bool
+	}{
+		{"a store with neither", bare{m}, false, false},
+		{"a store that lists", onlyList{m, m}, true, false},
+		{"a store that reads times to live", onlyTTL{m, m}, false, true},
+		{"a store with both", m, true, true},
 	}
-	if _, ok := observe.New(notLister{m}, &recorder{}).(store.Lister); ok {
-		t.Error("over a store that cannot list, the observed store claims store.Lister")
-	}
-	if s := observe.New(m, nil); s != store.ContextStore(m) {
-		t.Errorf("with a nil observer New returned %T, want the inner store", s)
+	for _, tt := range tests {
+		t.Run("over "+tt.name, func(t *testing.T) {
+			s := wrap(tt.inner)
+			if _, ok := s.(store.Lister); ok != tt.lister {
+				t.Errorf("implements store.Lister: %v, want %v", ok, tt.lister)
+			}
+			if _, ok := s.(store.TTLReader); ok != tt.ttlRead {
+				t.Errorf("implements store.TTLReader: %v, want %v", ok, tt.ttlRead)
+			}
+		})
 	}
 }
 
@@ -205,5 +231,13 @@ func TestLoggerLevels(t *testing.T) {
 	quiet.Observe(ctx, observe.Event{Op: observe.OpLoad, ID: "r", Err: &store.CorruptError{ID: "r", Err: errors.New("bad")}})
 	if lines := slices.DeleteFunc(strings.Split(buf.String(), "\n"), func(s string) bool { return s == "" }); len(lines) != 1 {
 		t.Errorf("a corrupt load logged %d lines at Info level, want 1", len(lines))
+	}
+}
+
+func TestNilObserverReturnsInner(t *testing.T) {
+	m := memory.New()
+	t.Cleanup(func() { m.Close() })
+	if s := observe.New(m, nil); s != store.ContextStore(m) {
+		t.Errorf("with a nil observer New returned %T, want the inner store", s)
 	}
 }
