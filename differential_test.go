@@ -37,7 +37,7 @@ import (
 
 // diffOp is one step of a differential run.
 type diffOp struct {
-	kind    string // "apply", "load", "delete", "touch", "advance"
+	kind    string // "apply", "load", "delete", "touch", "ttl", "advance"
 	id      string
 	change  store.Change
 	advance int // clock units, for "advance"
@@ -76,16 +76,23 @@ type diffResult struct {
 	err     string // the sentinel's name, "" for nil
 	version uint64
 	fields  map[string][]byte
+	ttl     time.Duration // what store.TTLReader reported
+	noTTL   bool          // the store is no store.TTLReader: nothing to compare
 }
 
-func (r diffResult) equal(o diffResult) bool {
-	return r.err == o.err && r.version == o.version && maps.EqualFunc(r.fields, o.fields, bytes.Equal)
+// equal compares two results; times to live may differ by slack.
+func (r diffResult) equal(o diffResult, slack time.Duration) bool {
+	if r.noTTL || o.noTTL {
+		return true
+	}
+	d := r.ttl - o.ttl
+	return r.err == o.err && r.version == o.version && maps.EqualFunc(r.fields, o.fields, bytes.Equal) && d <= slack && -d <= slack
 }
 
 func (r diffResult) String() string {
 	keys := slices.Sorted(maps.Keys(r.fields))
 	var b strings.Builder
-	fmt.Fprintf(&b, "err=%q version=%d fields{", r.err, r.version)
+	fmt.Fprintf(&b, "err=%q version=%d ttl=%v fields{", r.err, r.version, r.ttl)
 	for _, k := range keys {
 		fmt.Fprintf(&b, " %q:%x", short(k), r.fields[k])
 	}
@@ -131,6 +138,13 @@ func runOp(s store.ContextStore, o diffOp) diffResult {
 		return diffResult{err: sentinel(s.Delete(ctx, o.id))}
 	case "touch":
 		return diffResult{err: sentinel(s.Touch(ctx, o.id))}
+	case "ttl":
+		tr, ok := s.(store.TTLReader)
+		if !ok {
+			return diffResult{noTTL: true}
+		}
+		d, err := tr.TTL(ctx, o.id)
+		return diffResult{err: sentinel(err), ttl: d}
 	}
 	panic("unknown op " + o.kind)
 }
@@ -191,8 +205,10 @@ func (g *diffGen) op() diffOp {
 	switch n := g.pick(20); {
 	case n < 9:
 		return diffOp{kind: "apply", id: id, change: g.change(id)}
-	case n < 14:
+	case n < 13:
 		return diffOp{kind: "load", id: id}
+	case n < 14:
+		return diffOp{kind: "ttl", id: id}
 	case n < 16:
 		return diffOp{kind: "delete", id: id}
 	case n < 18:
@@ -242,8 +258,9 @@ type diffBackend struct {
 // diffRun runs ops against the backends, comparing each step's result with
 // the first backend's; it returns a description of the first divergence, or
 // "" and a count of the outcomes seen (op kind and error). unit is the clock
-// unit: an advance calls clock.Advance with a multiple of it.
-func diffRun(clock *storetest.Clock, unit time.Duration, backends []diffBackend, gen *diffGen, steps int) (divergence string, outcomes map[string]int) {
+// unit: an advance calls clock.Advance with a multiple of it. Times to live
+// may differ by ttlSlack (a real server's clock runs on between steps).
+func diffRun(clock *storetest.Clock, unit, ttlSlack time.Duration, backends []diffBackend, gen *diffGen, steps int) (divergence string, outcomes map[string]int) {
 	var log []string
 	outcomes = map[string]int{}
 	fail := func(format string, args ...any) string {
@@ -267,7 +284,7 @@ func diffRun(clock *storetest.Clock, unit time.Duration, backends []diffBackend,
 			gen.versions[o.id] = want.version
 		}
 		for _, b := range backends[1:] {
-			if got := runOp(b.store, o); !got.equal(want) {
+			if got := runOp(b.store, o); !got.equal(want, ttlSlack) {
 				return fail("%s:\n  %s: %s\n  %s: %s", o, backends[0].name, want, b.name, got), outcomes
 			}
 		}
@@ -420,7 +437,7 @@ func TestDifferential(t *testing.T) {
 				t.Run(fmt.Sprintf("sequence %d", seq), func(t *testing.T) {
 					t.Logf("seed %d", seed)
 					clock := storetest.NewClock()
-					diverged, outcomes := diffRun(clock, diffUnit, diffBackends(t, clock, set.set), randGen(seed), steps)
+					diverged, outcomes := diffRun(clock, diffUnit, 0, diffBackends(t, clock, set.set), randGen(seed), steps)
 					if diverged != "" {
 						t.Fatal(diverged)
 					}
@@ -456,7 +473,7 @@ func TestDifferentialRealRedis(t *testing.T) {
 	t.Logf("seed %d", seed)
 	gen := randGen(seed)
 	gen.rareAdvances = true // each is a real sleep
-	diverged, outcomes := diffRun(clock, diffRealUnit, []diffBackend{{"memory", mem}, {"redis " + addr, rs}}, gen, 200)
+	diverged, outcomes := diffRun(clock, diffRealUnit, diffRealUnit/4, []diffBackend{{"memory", mem}, {"redis " + addr, rs}}, gen, 200)
 	if diverged != "" {
 		t.Fatal(diverged)
 	}
@@ -506,7 +523,7 @@ func FuzzDifferential(f *testing.F) {
 			i = 0
 			clear(gen.versions)
 			clock := storetest.NewClock()
-			if diverged, _ := diffRun(clock, diffUnit, diffBackends(t, clock, set), gen, 1+len(data)/4); diverged != "" {
+			if diverged, _ := diffRun(clock, diffUnit, 0, diffBackends(t, clock, set), gen, 1+len(data)/4); diverged != "" {
 				t.Fatal(diverged)
 			}
 		}
@@ -560,7 +577,7 @@ func TestDifferentialCatchesBrokenStores(t *testing.T) {
 			opts := []store.Option{store.WithTTL(diffTTL(diffUnit)), store.WithClock(clock.Now), store.WithMaxFieldSize(diffFieldCap), store.WithMaxRecordSize(diffRecordCap)}
 			good, bad := memory.New(opts...), memory.New(opts...)
 			t.Cleanup(func() { good.Close(); bad.Close() })
-			diverged, _ := diffRun(clock, diffUnit, []diffBackend{{"memory", good}, {"broken", wrap(bad)}}, randGen(1), 2000)
+			diverged, _ := diffRun(clock, diffUnit, 0, []diffBackend{{"memory", good}, {"broken", wrap(bad)}}, randGen(1), 2000)
 			if diverged == "" {
 				t.Fatal("2000 steps found no divergence")
 			}
