@@ -163,6 +163,10 @@ func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
 	err := s.do(ctx, id, func(ctx context.Context) error {
 		h, err := s.client.HGetAll(ctx, s.key(id)).Result()
 		if err != nil {
+			if strings.HasPrefix(err.Error(), "WRONGTYPE") {
+				// Something else wrote a non-hash under our key.
+				return &store.CorruptError{ID: id, Err: err}
+			}
 			return err
 		}
 		rec, err = record(id, h)

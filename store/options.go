@@ -96,15 +96,12 @@ func (c *Config) CheckChange(id string, ch Change) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}
-	size := 0
-	for k, v := range ch.Set {
+	// Names first, then sizes, so that one Change gets the same error
+	// whatever the order of its map.
+	for k := range ch.Set {
 		if err := validateField(k); err != nil {
 			return err
 		}
-		if len(v) > c.MaxFieldSize {
-			return fmt.Errorf("%w: field %q holds %d bytes, cap is %d", ErrTooLarge, k, len(v), c.MaxFieldSize)
-		}
-		size += len(k) + len(v)
 	}
 	for _, k := range ch.Delete {
 		if err := validateField(k); err != nil {
@@ -113,6 +110,13 @@ func (c *Config) CheckChange(id string, ch Change) error {
 		if _, ok := ch.Set[k]; ok {
 			return fmt.Errorf("%w: %q is both set and deleted", ErrInvalidField, k)
 		}
+	}
+	size := 0
+	for k, v := range ch.Set {
+		if len(v) > c.MaxFieldSize {
+			return fmt.Errorf("%w: field %q holds %d bytes, cap is %d", ErrTooLarge, k, len(v), c.MaxFieldSize)
+		}
+		size += len(k) + len(v)
 	}
 	if ch.Replace || size > c.MaxRecordSize {
 		return c.CheckRecordSize(size)

@@ -78,7 +78,8 @@ type ContextStore interface {
 
 	// Close releases the store and waits for its background work. It is
 	// idempotent; every other call after it returns ErrClosed. It does not
-	// close clients or files the store was given.
+	// close clients or files the store was given; a wrapper store (sealed,
+	// observe) closes the store it wraps.
 	Close() error
 }
 
