@@ -401,6 +401,36 @@ func (s *Store) touchWithoutTTL(ctx context.Context, id string) (bool, error) {
 	return err == nil && !hasExpiry, err
 }
 
+// TTL returns the time the record under id has left to live, 0 when it
+// never expires, or store.ErrNotFound.
+func (s *Store) TTL(ctx context.Context, id string) (time.Duration, error) {
+	var left time.Duration
+	err := store.ValidateID(id)
+	if err == nil {
+		var leave func()
+		if leave, err = s.enter(ctx); err == nil {
+			defer leave()
+			now := s.cfg.Now().UnixNano()
+			err = s.view(func(tx *bbolt.Tx) error {
+				m, found, err := readMeta(s.records(tx), id)
+				switch {
+				case err != nil:
+					return err
+				case !found || m.expiredAt(now):
+					return store.ErrNotFound
+				case m.expires != 0:
+					left = time.Duration(m.expires - now)
+				}
+				return nil
+			})
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("boltstore: ttl %q: %w", id, err)
+	}
+	return left, nil
+}
+
 // List pages through the ids of live records in key order (shorter ids
 // first). The cursor is opaque; limit <= 0 means 1000.
 func (s *Store) List(ctx context.Context, cursor string, limit int) (ids []string, next string, err error) {
