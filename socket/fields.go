@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/livectx/livectx/store"
 )
@@ -23,6 +24,7 @@ type table struct {
 	fields []field
 	byName map[string]int // stored fields only: the names a record holds
 	names  []string       // every field's name, sorted (what a first render reports)
+	cycles sync.Pool      // of *cycle, for the sockets' renders
 }
 
 // newTable reads T's top-level fields. A field is stored under its msgpack

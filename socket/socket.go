@@ -43,6 +43,44 @@ type Socket[T any] struct {
 	tempIdx  []int    // fields that have a reset value
 }
 
+// cycle is the working memory of one render cycle, reused through a pool
+// per Manager, so that a cycle allocates little beyond the encodings it
+// makes and an idle socket holds none. The encodings themselves are never
+// reused: stored and seen keep them.
+type cycle struct {
+	enc     [][]byte          // per field: its encoding this cycle, or nil
+	encoded []int             // the fields enc holds
+	set     map[string][]byte // the fields to write, by name
+	written []int             // the fields set holds
+}
+
+// cycle returns working memory for a render cycle; release gives it back.
+func (tab *table) cycle() *cycle {
+	if c, ok := tab.cycles.Get().(*cycle); ok {
+		return c
+	}
+	return &cycle{enc: make([][]byte, len(tab.fields))}
+}
+
+// release empties c, dropping its references to the encodings, and keeps it
+// for another cycle.
+func (tab *table) release(c *cycle) {
+	for _, i := range c.encoded {
+		c.enc[i] = nil
+	}
+	c.encoded, c.written = c.encoded[:0], c.written[:0]
+	clear(c.set)
+	tab.cycles.Put(c)
+}
+
+// put records b as field i's encoding this cycle.
+func (c *cycle) put(i int, b []byte) {
+	if c.enc[i] == nil { // an encoding is never nil
+		c.encoded = append(c.encoded, i)
+	}
+	c.enc[i] = b
+}
+
 const (
 	markAssigned uint8 = 1 << iota
 	markPending
@@ -214,7 +252,8 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 		return fmt.Errorf("socket: render %q: %w", s.id, ErrClosed)
 	}
 	// Encode what this cycle assigned, and find what the render sees changed.
-	cur := make(map[int][]byte, len(s.assigned)+len(s.tempIdx))
+	cur := s.tab.cycle()
+	defer s.tab.release(cur)
 	var changed []string
 	for _, i := range s.assigned {
 		f := &s.tab.fields[i]
@@ -226,7 +265,7 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 		if err != nil {
 			return fmt.Errorf("socket: render %q: encode field %q: %w", s.id, f.name, err)
 		}
-		cur[i] = b
+		cur.put(i, b)
 		if !bytes.Equal(b, s.seen[i]) {
 			changed = append(changed, f.name)
 		}
@@ -242,7 +281,7 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 			changed = append(changed, f.name)
 		} else if !bytes.Equal(s.temps[i].enc, s.seen[i]) {
 			changed = append(changed, f.name)
-			cur[i] = s.temps[i].enc
+			cur.put(i, s.temps[i].enc)
 		}
 	}
 	// Fields whose last write failed are written with their current value.
@@ -252,7 +291,7 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 			if err != nil {
 				return fmt.Errorf("socket: render %q: encode field %q: %w", s.id, f.name, err)
 			}
-			cur[i] = b
+			cur.put(i, b)
 		}
 	}
 	if !s.rendered {
@@ -267,8 +306,8 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 		}
 	}
 
-	for i, b := range cur {
-		s.seen[i] = b
+	for _, i := range cur.encoded {
+		s.seen[i] = cur.enc[i]
 	}
 	s.rendered = true
 	for _, i := range s.tempIdx {
@@ -277,43 +316,42 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 	}
 
 	// Write the fields whose final value differs from the stored one.
-	var set map[string][]byte
-	var written []int
+	if cur.set == nil {
+		cur.set = make(map[string][]byte, len(s.assigned)+len(s.pending))
+	}
 	for _, list := range [...][]int{s.assigned, s.pending} {
 		for _, i := range list {
 			f := &s.tab.fields[i]
 			if !f.stored {
 				continue
 			}
-			b := cur[i]
+			b := cur.enc[i]
 			if s.temps[i] != nil {
 				b = s.temps[i].enc // what the store receives is the reset value
 			}
-			if _, dup := set[f.name]; dup || (s.stored[i] != nil && bytes.Equal(b, s.stored[i])) {
+			if _, dup := cur.set[f.name]; dup || (s.stored[i] != nil && bytes.Equal(b, s.stored[i])) {
 				continue
 			}
-			if set == nil {
-				set = make(map[string][]byte, len(s.assigned)+len(s.pending))
-			}
-			set[f.name] = b
-			written = append(written, i)
+			cur.set[f.name] = b
+			cur.written = append(cur.written, i)
 		}
 	}
 	s.clearMarks()
-	if len(set) == 0 {
+	if len(cur.set) == 0 {
 		return nil
 	}
-	v, err := s.store.Apply(ctx, s.id, store.Change{Set: set, CheckVersion: true, IfVersion: s.version})
+	// Apply keeps neither the map nor the bytes, so the map is reused.
+	v, err := s.store.Apply(ctx, s.id, store.Change{Set: cur.set, CheckVersion: true, IfVersion: s.version})
 	if err != nil {
-		for _, i := range written {
+		for _, i := range cur.written {
 			s.marks[i] |= markPending
 		}
-		s.pending = written
+		s.pending = append(s.pending, cur.written...) // clearMarks emptied it
 		return fmt.Errorf("socket: write %q: %w", s.id, err)
 	}
 	s.version = v
-	for _, i := range written {
-		s.stored[i] = set[s.tab.fields[i].name]
+	for _, i := range cur.written {
+		s.stored[i] = cur.set[s.tab.fields[i].name]
 	}
 	return nil
 }
