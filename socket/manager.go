@@ -123,7 +123,7 @@ func (m *Manager[T]) Open(ctx context.Context, id string, initial T) (*Socket[T]
 			if !f.stored {
 				continue
 			}
-			b, err := store.Marshal(s.rv.Field(i).Interface())
+			b, err := s.encode(i)
 			if err != nil {
 				return nil, fmt.Errorf("socket: open %q: encode field %q: %w", id, f.name, err)
 			}

@@ -132,7 +132,8 @@ func (s *Socket[T]) Context() T {
 func (s *Socket[T]) Assign(as ...Assignment) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rs, err := s.check(as)
+	var buf [4]resolved // room for the usual few assignments, on the stack
+	rs, err := s.check(buf[:0], as)
 	if err != nil {
 		return err
 	}
@@ -151,7 +152,7 @@ func (s *Socket[T]) Assign(as ...Assignment) error {
 func (s *Socket[T]) TempAssign(as ...Assignment) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rs, err := s.check(as)
+	rs, err := s.check(nil, as)
 	if err != nil {
 		return err
 	}
@@ -175,18 +176,18 @@ func (s *Socket[T]) TempAssign(as ...Assignment) error {
 	return nil
 }
 
-// check resolves every assignment before any is applied.
-func (s *Socket[T]) check(as []Assignment) ([]resolved, error) {
+// check resolves every assignment before any is applied, appending them to
+// rs.
+func (s *Socket[T]) check(rs []resolved, as []Assignment) ([]resolved, error) {
 	if s.closed {
 		return nil, fmt.Errorf("socket: assign %q: %w", s.id, ErrClosed)
 	}
-	rs := make([]resolved, len(as))
-	for i, a := range as {
+	for _, a := range as {
 		r, err := s.tab.resolve(a)
 		if err != nil {
 			return nil, err
 		}
-		rs[i] = r
+		rs = append(rs, r)
 	}
 	return rs, nil
 }
@@ -261,7 +262,7 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 			changed = append(changed, f.name)
 			continue
 		}
-		b, err := store.Marshal(s.rv.Field(i).Interface())
+		b, err := s.encode(i)
 		if err != nil {
 			return fmt.Errorf("socket: render %q: encode field %q: %w", s.id, f.name, err)
 		}
@@ -287,7 +288,7 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 	// Fields whose last write failed are written with their current value.
 	for _, i := range s.pending {
 		if f := &s.tab.fields[i]; s.marks[i]&markAssigned == 0 && s.temps[i] == nil {
-			b, err := store.Marshal(s.rv.Field(i).Interface())
+			b, err := s.encode(i)
 			if err != nil {
 				return fmt.Errorf("socket: render %q: encode field %q: %w", s.id, f.name, err)
 			}
@@ -354,6 +355,13 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 		s.stored[i] = cur.set[s.tab.fields[i].name]
 	}
 	return nil
+}
+
+// encode returns the encoding of field i of the context. It hands Marshal
+// the field's address, which, unlike its value, fits in an interface
+// without a copy.
+func (s *Socket[T]) encode(i int) ([]byte, error) {
+	return store.Marshal(s.rv.Field(i).Addr().Interface())
 }
 
 // clearMarks forgets the assigned and pending fields.
