@@ -424,18 +424,21 @@ func (s *Socket[T]) Reload(ctx context.Context) error {
 	return nil
 }
 
-// restore decodes rec's fields that T knows into s.ctx.
+// restore decodes rec's fields that T knows into s.ctx. On error s.ctx may
+// be partly written (its old values are replaced, never modified in place).
 func (s *Socket[T]) restore(rec store.Record) error {
 	for name, b := range rec.Fields {
 		i, ok := s.tab.byName[name]
 		if !ok {
 			continue
 		}
-		p := reflect.New(s.tab.fields[i].typ)
-		if err := store.Unmarshal(s.id, name, b, p.Interface()); err != nil {
+		// Decode into the field itself, emptied first so that the value
+		// is the stored one whatever the field held.
+		fv := s.rv.Field(i)
+		fv.SetZero()
+		if err := store.Unmarshal(s.id, name, b, fv.Addr().Interface()); err != nil {
 			return err
 		}
-		s.rv.Field(i).Set(p.Elem())
 		s.stored[i] = b
 	}
 	s.version = rec.Version
