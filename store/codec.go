@@ -133,6 +133,19 @@ func compareEntries(b []byte, x, y entry) int {
 	return bytes.Compare(b[x.val:x.end], b[y.val:y.end])
 }
 
+// decoder is a msgpack decoder with the reader it reads from, reused
+// through a sync.Pool (as encoders are) so that a decode allocates neither.
+type decoder struct {
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+var decoders = sync.Pool{New: func() any {
+	d := new(decoder)
+	d.dec = msgpack.NewDecoder(&d.r)
+	return d
+}}
+
 // Unmarshal decodes b, bytes read back from a store under record id and
 // field, into v, which must be a non-nil pointer.
 //
@@ -166,14 +179,16 @@ func Unmarshal(id, field string, b []byte, v any) (err error) {
 			err = &CorruptError{ID: id, Field: field, Err: fmt.Errorf("msgpack: decoder panicked: %v", r)}
 		}
 	}()
-	dec := msgpack.GetDecoder()
-	dec.Reset(bytes.NewReader(b))
-	derr := dec.Decode(v)
+	d := decoders.Get().(*decoder)
+	d.r.Reset(b)
+	d.dec.Reset(&d.r) // also clears the options a previous use may have set
+	derr := d.dec.Decode(v)
 	// Not reached after a panic, so a decoder left in a strange state is
 	// dropped rather than reused; so is one that may hold a large scratch
 	// buffer after decoding a long string.
 	if len(b) <= maxPooledBuffer {
-		msgpack.PutDecoder(dec)
+		d.r.Reset(nil) // the pool must not keep b
+		decoders.Put(d)
 	}
 	if derr != nil {
 		return &CorruptError{ID: id, Field: field, Err: derr}
