@@ -1,8 +1,12 @@
 // Package memory is the default livectx ContextStore: records live in this
 // process's memory and die with it.
 //
-// Layout: one map from id to record; each record keeps its own copy of every
-// field's bytes (nothing aliases a caller's slices, in or out).
+// Layout: one map from id to record; each record keeps its fields sorted by
+// name, with its own copy of their bytes (nothing aliases a caller's slices,
+// in or out). A record's values share one allocation, made when it is
+// created or replaced; a value rewritten with a new length gets its own, so
+// a record may hold up to its size again in values it no longer uses until
+// it is replaced.
 //
 // Expiry: with store.WithTTL, a record whose time to live has passed (by the
 // configured clock) behaves as missing at once, and a sweeper goroutine,
@@ -19,6 +23,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,10 +65,71 @@ type Store struct {
 }
 
 type record struct {
-	fields  map[string][]byte
+	fields  []field // sorted by name
 	version uint64
 	size    int
 	expires time.Time // zero: never
+}
+
+// field is one field of a record. A slice of them, searched by name, holds
+// a record's fields in much less memory than a map would.
+type field struct {
+	name string
+	val  []byte
+}
+
+// newRecord returns a record holding a copy of set's fields, their values
+// in one allocation.
+func newRecord(set map[string][]byte, version uint64) *record {
+	n := 0
+	for _, v := range set {
+		n += len(v)
+	}
+	buf := make([]byte, 0, n)
+	fields := make([]field, 0, len(set))
+	for name, v := range set {
+		fields = append(fields, field{name, copyInto(&buf, v)})
+	}
+	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.name, b.name) })
+	return &record{fields: fields, version: version}
+}
+
+// copyInto appends v to *buf and returns the copy, capped at its length so
+// that an append to it cannot overwrite what follows. Given a *buf with room
+// for them, a series of copies takes no allocation.
+func copyInto(buf *[]byte, v []byte) []byte {
+	start := len(*buf)
+	*buf = append(*buf, v...)
+	return (*buf)[start:len(*buf):len(*buf)]
+}
+
+// find returns the position of the field named name, or where it would go,
+// and whether it is there.
+func (r *record) find(name string) (int, bool) {
+	return slices.BinarySearchFunc(r.fields, name, func(f field, name string) int {
+		return strings.Compare(f.name, name)
+	})
+}
+
+// set stores a copy of v as the field named name.
+func (r *record) set(name string, v []byte) {
+	i, ok := r.find(name)
+	switch {
+	case !ok:
+		r.fields = slices.Insert(r.fields, i, field{name, slices.Clone(v)})
+	case len(v) == len(r.fields[i].val):
+		// Overwritten in place: the store's bytes are seen by nobody else.
+		copy(r.fields[i].val, v)
+	default:
+		r.fields[i].val = slices.Clone(v)
+	}
+}
+
+// delete removes the field named name, if the record has it.
+func (r *record) delete(name string) {
+	if i, ok := r.find(name); ok {
+		r.fields = slices.Delete(r.fields, i, i+1)
+	}
 }
 
 // New returns an empty store and starts its sweeper; Close stops it.
@@ -123,11 +189,11 @@ func (s *Store) remove(id string, r *record) {
 	s.bytes -= r.size
 }
 
-// live returns the unexpired record under id, removing it if it has expired.
-// s.mu must be held.
-func (s *Store) live(id string) *record {
+// live returns the record under id unless it has expired at now, removing
+// it if it has. s.mu must be held.
+func (s *Store) live(id string, now time.Time) *record {
 	r := s.recs[id]
-	if r != nil && r.expired(s.cfg.Now()) {
+	if r != nil && r.expired(now) {
 		s.remove(id, r)
 		return nil
 	}
@@ -156,13 +222,19 @@ func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
 		return store.Record{}, err
 	}
 	defer s.mu.Unlock()
-	r := s.live(id)
+	r := s.live(id, s.cfg.Now())
 	if r == nil {
 		return store.Record{}, fmt.Errorf("memory: load %q: %w", id, store.ErrNotFound)
 	}
+	// The copies share one allocation; each is capped at its length.
+	n := 0
+	for _, f := range r.fields {
+		n += len(f.val)
+	}
+	buf := make([]byte, 0, n)
 	fields := make(map[string][]byte, len(r.fields))
-	for k, v := range r.fields {
-		fields[k] = slices.Clone(v)
+	for _, f := range r.fields {
+		fields[f.name] = copyInto(&buf, f.val)
 	}
 	return store.Record{Fields: fields, Version: r.version}, nil
 }
@@ -176,7 +248,8 @@ func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, e
 		return 0, err
 	}
 	defer s.mu.Unlock()
-	old := s.live(id)
+	now := s.cfg.Now()
+	old := s.live(id, now)
 	var version uint64
 	if old != nil {
 		version = old.version
@@ -189,14 +262,14 @@ func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, e
 	size := 0
 	if old != nil && !c.Replace {
 		size = old.size
-		for _, k := range c.Delete {
-			if v, ok := old.fields[k]; ok {
-				size -= len(k) + len(v)
+		for j, k := range c.Delete {
+			if i, ok := old.find(k); ok && !slices.Contains(c.Delete[:j], k) {
+				size -= len(k) + len(old.fields[i].val)
 			}
 		}
 		for k := range c.Set {
-			if v, ok := old.fields[k]; ok {
-				size -= len(k) + len(v)
+			if i, ok := old.find(k); ok {
+				size -= len(k) + len(old.fields[i].val)
 			}
 		}
 	}
@@ -216,22 +289,20 @@ func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, e
 
 	r := old
 	if r == nil || c.Replace {
-		r = &record{fields: make(map[string][]byte, len(c.Set)), version: version}
+		r = newRecord(c.Set, version)
 		s.recs[id] = r
-	}
-	for _, k := range c.Delete {
-		delete(r.fields, k)
-	}
-	for k, v := range c.Set {
-		r.fields[k] = slices.Clone(v)
-		if r.fields[k] == nil {
-			r.fields[k] = []byte{}
+	} else {
+		for _, k := range c.Delete {
+			r.delete(k)
+		}
+		for k, v := range c.Set {
+			r.set(k, v)
 		}
 	}
 	s.bytes += size - oldSize
 	r.size = size
 	r.version = version + 1
-	r.expires = s.cfg.ExpiresAt(s.cfg.Now())
+	r.expires = s.cfg.ExpiresAt(now)
 	return r.version, nil
 }
 
@@ -253,11 +324,12 @@ func (s *Store) Touch(ctx context.Context, id string) error {
 		return err
 	}
 	defer s.mu.Unlock()
-	r := s.live(id)
+	now := s.cfg.Now()
+	r := s.live(id, now)
 	if r == nil {
 		return fmt.Errorf("memory: touch %q: %w", id, store.ErrNotFound)
 	}
-	r.expires = s.cfg.ExpiresAt(s.cfg.Now())
+	r.expires = s.cfg.ExpiresAt(now)
 	return nil
 }
 
@@ -268,14 +340,15 @@ func (s *Store) TTL(ctx context.Context, id string) (time.Duration, error) {
 		return 0, err
 	}
 	defer s.mu.Unlock()
-	r := s.live(id)
+	now := s.cfg.Now()
+	r := s.live(id, now)
 	if r == nil {
 		return 0, fmt.Errorf("memory: ttl %q: %w", id, store.ErrNotFound)
 	}
 	if r.expires.IsZero() {
 		return 0, nil
 	}
-	return r.expires.Sub(s.cfg.Now()), nil
+	return r.expires.Sub(now), nil
 }
 
 // List pages through live ids in byte order; the cursor is the last id of
