@@ -22,6 +22,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -176,6 +177,11 @@ func (s *Store) Sweep() int {
 			s.remove(id, r)
 			n++
 		}
+	}
+	// Go maps never shrink: after a large wave of expiries, move the
+	// survivors to a map of their size so the memory goes back.
+	if n > 1024 && n > 2*len(s.recs) {
+		s.recs = maps.Clone(s.recs)
 	}
 	return n
 }

@@ -106,3 +106,24 @@ func TestCloseStopsTheSweeper(t *testing.T) {
 	}
 	goleak.VerifyNone(t)
 }
+
+func TestSizeAccountingSurvivesRepeatedNames(t *testing.T) {
+	s := memory.New(memory.WithMaxBytes(10))
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Apply(ctx, "a", store.Change{Set: map[string][]byte{"x": []byte("12345")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(ctx, "a", store.Change{Delete: []string{"x", "x", "missing"}}); err != nil {
+		t.Fatal(err)
+	}
+	if recs, bytes := s.Len(); recs != 1 || bytes != 0 {
+		t.Fatalf("after deleting a field named twice: %d records, %d bytes; want 1, 0", recs, bytes)
+	}
+	if _, err := s.Apply(ctx, "b", store.Change{Set: map[string][]byte{"y": []byte("123456789")}}); err != nil {
+		t.Fatalf("the freed bytes were not given back to the cap: %v", err)
+	}
+	if _, err := s.Apply(ctx, "c", store.Change{Set: map[string][]byte{"z": nil}}); !errors.Is(err, store.ErrTooLarge) {
+		t.Fatalf("a write past the cap: %v, want ErrTooLarge", err)
+	}
+}

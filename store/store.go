@@ -65,7 +65,8 @@ type ContextStore interface {
 	// Apply writes c to the record under id atomically: all of it or, on any
 	// error, nothing. A missing (or expired) record is created with version
 	// 1; every successful Apply returns a version greater than any the record
-	// had, and refreshes its time to live. Apply does not keep c's bytes.
+	// had, and refreshes its time to live. Apply keeps neither c's map nor
+	// its bytes: the caller may reuse both once it returns.
 	Apply(ctx context.Context, id string, c Change) (version uint64, err error)
 
 	// Delete removes the record under id. Deleting a missing record is not an
