@@ -181,7 +181,9 @@ func (s *Store) Sweep() int {
 	// Go maps never shrink: after a large wave of expiries, move the
 	// survivors to a map of their size so the memory goes back.
 	if n > 1024 && n > 2*len(s.recs) {
-		s.recs = maps.Clone(s.recs)
+		recs := make(map[string]*record, len(s.recs))
+		maps.Copy(recs, s.recs) // not maps.Clone, which keeps the old capacity
+		s.recs = recs
 	}
 	return n
 }
