@@ -25,6 +25,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/livectx/livectx/boltstore"
+	"github.com/livectx/livectx/internal/testbackends"
 	"github.com/livectx/livectx/redisstore"
 	"github.com/livectx/livectx/sealed"
 	"github.com/livectx/livectx/socket"
@@ -325,9 +326,9 @@ func hostileRecord(t *testing.T, p plantable, wrap func(store.ContextStore) stor
 // refused with a clear error, and nothing else is disturbed.
 func TestHostileInputThroughSockets(t *testing.T) {
 	ctx := context.Background()
-	for _, b := range loadBackends() {
-		t.Run("on "+b.name, func(t *testing.T) {
-			s := b.open(t, store.WithMaxFieldSize(1024))
+	for _, b := range testbackends.All {
+		t.Run("on "+b.Name, func(t *testing.T) {
+			s := b.Open(t, nil, store.WithMaxFieldSize(1024))
 			m := socket.NewManager[hostileCtx](socket.WithStore(s), socket.KeepOnClose())
 
 			t.Run("hostile ids are stored one to one", func(t *testing.T) {

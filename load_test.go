@@ -27,6 +27,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/livectx/livectx/boltstore"
+	"github.com/livectx/livectx/internal/testbackends"
 	"github.com/livectx/livectx/memory"
 	"github.com/livectx/livectx/redisstore"
 	"github.com/livectx/livectx/socket"
@@ -110,54 +111,6 @@ func randomAssign(r *rand.Rand, c *loadCtx) socket.Assignment {
 	}
 }
 
-// loadBackend opens a store for the load tests.
-type loadBackend struct {
-	name string
-	open func(t *testing.T, opts ...store.Option) store.ContextStore
-}
-
-func loadBackends() []loadBackend {
-	bs := []loadBackend{
-		{"memory", func(t *testing.T, opts ...store.Option) store.ContextStore {
-			s := memory.New(opts...)
-			t.Cleanup(func() { s.Close() })
-			return s
-		}},
-		{"bbolt", func(t *testing.T, opts ...store.Option) store.ContextStore {
-			s, err := boltstore.Open(filepath.Join(t.TempDir(), "load.db"), opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}},
-		{"miniredis", func(t *testing.T, opts ...store.Option) store.ContextStore {
-			mr := miniredis.RunT(t)
-			c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-			t.Cleanup(func() { c.Close() })
-			s, err := redisstore.New(c, opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}},
-	}
-	if addr := os.Getenv("LIVECTX_REDIS_ADDR"); addr != "" {
-		bs = append(bs, loadBackend{"a real redis", func(t *testing.T, opts ...store.Option) store.ContextStore {
-			c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 16})
-			t.Cleanup(func() { c.Close() })
-			s, err := redisstore.New(c, append(opts, redisstore.WithPrefix(diffPrefix(t, c)))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}})
-	}
-	return bs
-}
-
 // TestLoadMatchesModel drives sockets with random events (assigns, temp
 // assigns, renders, reloads, closes and reopens) from 8 goroutines, and
 // after every cycle requires the socket's context and the stored record to
@@ -168,9 +121,9 @@ func TestLoadMatchesModel(t *testing.T) {
 		sockets, events = 1000, 100
 	}
 	const workers = 8
-	for _, b := range loadBackends() {
-		t.Run(fmt.Sprintf("%d sockets, %d events each, on %s", sockets, events, b.name), func(t *testing.T) {
-			s := b.open(t)
+	for _, b := range testbackends.All {
+		t.Run(fmt.Sprintf("%d sockets, %d events each, on %s", sockets, events, b.Name), func(t *testing.T) {
+			s := b.Open(t, nil)
 			managers := []*socket.Manager[loadCtx]{
 				socket.NewManager[loadCtx](socket.WithStore(s)),
 				socket.NewManager[loadCtx](socket.WithStore(s), socket.KeepOnClose()),

@@ -5,17 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
-	"github.com/livectx/livectx/boltstore"
+	"github.com/livectx/livectx/internal/testbackends"
 	"github.com/livectx/livectx/memory"
-	"github.com/livectx/livectx/redisstore"
 	"github.com/livectx/livectx/sealed"
 	"github.com/livectx/livectx/store"
 	"github.com/livectx/livectx/store/storetest"
@@ -57,41 +53,12 @@ func wrap(t *testing.T, open storetest.Opener) storetest.Opener {
 	}
 }
 
-func openMemory(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
-	s := memory.New(opts...)
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func openBolt(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
-	s, err := boltstore.Open(filepath.Join(t.TempDir(), "contexts.db"), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// openMiniredis runs a miniredis per store; its clock follows the suite's.
-func openMiniredis(t *testing.T, clock *storetest.Clock, opts ...store.Option) store.ContextStore {
-	mr := miniredis.RunT(t)
-	clock.OnAdvance(mr.FastForward)
-	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { c.Close() })
-	s, err := redisstore.New(c, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
+// TestConformance runs the suite on sealed stores over every backend.
 func TestConformance(t *testing.T) {
-	for _, b := range []struct {
-		name string
-		open storetest.Opener
-	}{{"over memory", openMemory}, {"over bbolt", openBolt}, {"over miniredis", openMiniredis}} {
-		t.Run(b.name, func(t *testing.T) { storetest.Run(t, wrap(t, b.open)) })
+	for _, b := range testbackends.All {
+		t.Run("over "+b.Name, func(t *testing.T) {
+			storetest.Suite{Open: wrap(t, b.Open), TTL: b.TTL}.Run(t)
+		})
 	}
 }
 

@@ -32,9 +32,6 @@ type Target struct {
 	// Advance makes the server's clock pass d: miniredis fast-forwards, a
 	// real server sleeps.
 	Advance func(d time.Duration)
-	// TTL suits expiry tests on this target: a minute of fake time on
-	// miniredis, two real seconds on a server.
-	TTL time.Duration
 }
 
 // Targets opens, for t, miniredis and, when their variables are set, the
@@ -42,17 +39,20 @@ type Target struct {
 // unset variables skip it with a message, unreachable servers fail it).
 var Targets = []struct {
 	Name string
+	// TTL suits expiry tests on this target: zero (a test's default) where
+	// time is fake, two real seconds on a server.
+	TTL  time.Duration
 	Open func(t testing.TB) Target
 }{
-	{"miniredis", func(t testing.TB) Target {
+	{"miniredis", 0, func(t testing.TB) Target {
 		mr, c := Miniredis(t)
-		return Target{Name: "miniredis", Client: c, Advance: mr.FastForward, TTL: time.Minute}
+		return Target{Name: "miniredis", Client: c, Advance: mr.FastForward}
 	}},
-	{"server", func(t testing.TB) Target {
-		return Target{Name: "server", Client: Server(t), Advance: time.Sleep, TTL: 2 * time.Second}
+	{"server", 2 * time.Second, func(t testing.TB) Target {
+		return Target{Name: "server", Client: Server(t), Advance: time.Sleep}
 	}},
-	{"cluster", func(t testing.TB) Target {
-		return Target{Name: "cluster", Client: Cluster(t), Advance: time.Sleep, TTL: 2 * time.Second}
+	{"cluster", 2 * time.Second, func(t testing.TB) Target {
+		return Target{Name: "cluster", Client: Cluster(t), Advance: time.Sleep}
 	}},
 }
 
