@@ -100,53 +100,33 @@ type Store struct {
 	obs   Observer
 }
 
-// The optional interfaces of the inner store, observed. New returns a type
-// that embeds exactly the ones inner implements.
-type (
-	lister struct {
-		s *Store
-		l store.Lister
-	}
-	ttlReader struct {
-		s *Store
-		r store.TTLReader
-	}
-
-	withList struct {
-		*Store
-		lister
-	}
-	withTTL struct {
-		*Store
-		ttlReader
-	}
-	withListTTL struct {
-		*Store
-		lister
-		ttlReader
-	}
-)
-
 // New returns a store that reports every operation on inner to obs. The
 // result implements store.Lister and store.TTLReader exactly when inner does
-// (it is a *Store or a type embedding one). A nil obs returns inner itself. New takes inner
-// over: closing the result closes inner.
+// (see store.WithCapabilities). A nil obs returns inner itself. New takes
+// inner over: closing the result closes inner.
 func New(inner store.ContextStore, obs Observer) store.ContextStore {
 	if obs == nil {
 		return inner
 	}
 	s := &Store{inner: inner, obs: obs}
-	l, isLister := inner.(store.Lister)
-	r, isTTLReader := inner.(store.TTLReader)
-	switch {
-	case isLister && isTTLReader:
-		return withListTTL{s, lister{s, l}, ttlReader{s, r}}
-	case isLister:
-		return withList{s, lister{s, l}}
-	case isTTLReader:
-		return withTTL{s, ttlReader{s, r}}
+	var c store.Capabilities
+	if l, ok := inner.(store.Lister); ok {
+		c.List = func(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+			start := time.Now()
+			ids, next, err := l.List(ctx, cursor, limit)
+			obs.Observe(ctx, Event{Op: OpList, Duration: time.Since(start), Err: err, Fields: len(ids)})
+			return ids, next, err
+		}
 	}
-	return s
+	if r, ok := inner.(store.TTLReader); ok {
+		c.TTL = func(ctx context.Context, id string) (time.Duration, error) {
+			start := time.Now()
+			d, err := r.TTL(ctx, id)
+			obs.Observe(ctx, Event{Op: OpTTL, ID: id, Duration: time.Since(start), Err: err})
+			return d, err
+		}
+	}
+	return store.WithCapabilities(s, c)
 }
 
 // Load forwards to the inner store and reports the record's size.
@@ -191,20 +171,4 @@ func (s *Store) Close() error {
 	err := s.inner.Close()
 	s.obs.Observe(context.Background(), Event{Op: OpClose, Duration: time.Since(start), Err: err})
 	return err
-}
-
-// List forwards to the inner store and reports how many ids it returned.
-func (w lister) List(ctx context.Context, cursor string, limit int) ([]string, string, error) {
-	start := time.Now()
-	ids, next, err := w.l.List(ctx, cursor, limit)
-	w.s.obs.Observe(ctx, Event{Op: OpList, Duration: time.Since(start), Err: err, Fields: len(ids)})
-	return ids, next, err
-}
-
-// TTL forwards to the inner store.
-func (w ttlReader) TTL(ctx context.Context, id string) (time.Duration, error) {
-	start := time.Now()
-	d, err := w.r.TTL(ctx, id)
-	w.s.obs.Observe(ctx, Event{Op: OpTTL, ID: id, Duration: time.Since(start), Err: err})
-	return d, err
 }

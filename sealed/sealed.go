@@ -42,7 +42,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/livectx/livectx/store"
 )
@@ -88,59 +87,25 @@ type Store struct {
 	keys      []key // keys[0] seals
 }
 
-// The optional interfaces of the inner store, forwarded as they are: ids
-// and times to live are stored in clear. New returns a type that embeds
-// exactly the ones inner implements.
-type (
-	lister    struct{ l store.Lister }
-	ttlReader struct{ r store.TTLReader }
-
-	withList struct {
-		*Store
-		lister
-	}
-	withTTL struct {
-		*Store
-		ttlReader
-	}
-	withListTTL struct {
-		*Store
-		lister
-		ttlReader
-	}
-)
-
-// List forwards to the inner store.
-func (w lister) List(ctx context.Context, cursor string, limit int) ([]string, string, error) {
-	return w.l.List(ctx, cursor, limit)
-}
-
-// TTL forwards to the inner store.
-func (w ttlReader) TTL(ctx context.Context, id string) (time.Duration, error) {
-	return w.r.TTL(ctx, id)
-}
-
 // New returns a store that seals every field value written through it with
 // keys[0] and opens values sealed with any of keys. Each key is KeySize
 // random bytes; New copies them. The result implements store.Lister and
-// store.TTLReader exactly when inner does (it is a *Store or a type
-// embedding one). New takes inner over: closing the result closes inner.
+// store.TTLReader exactly when inner does (see store.WithCapabilities).
+// New takes inner over: closing the result closes inner.
 func New(inner store.ContextStore, keys [][]byte, opts ...Option) (store.ContextStore, error) {
 	s, err := newStore(inner, keys, opts...)
 	if err != nil {
 		return nil, err
 	}
-	l, isLister := inner.(store.Lister)
-	r, isTTLReader := inner.(store.TTLReader)
-	switch {
-	case isLister && isTTLReader:
-		return withListTTL{s, lister{l}, ttlReader{r}}, nil
-	case isLister:
-		return withList{s, lister{l}}, nil
-	case isTTLReader:
-		return withTTL{s, ttlReader{r}}, nil
+	// Ids and times to live are stored in clear: forward them as they are.
+	var c store.Capabilities
+	if l, ok := inner.(store.Lister); ok {
+		c.List = l.List
 	}
-	return s, nil
+	if r, ok := inner.(store.TTLReader); ok {
+		c.TTL = r.TTL
+	}
+	return store.WithCapabilities(s, c), nil
 }
 
 func newStore(inner store.ContextStore, keys [][]byte, opts ...Option) (*Store, error) {

@@ -265,53 +265,6 @@ func TestKeysAreCopied(t *testing.T) {
 	}
 }
 
-// Stores with some of the optional interfaces.
-type (
-	bare     struct{ store.ContextStore }
-	onlyList struct {
-		store.ContextStore
-		store.Lister
-	}
-	onlyTTL struct {
-		store.ContextStore
-		store.TTLReader
-	}
-)
-
-func TestOptionalInterfacesOnlyWhenInnerHasThem(t *testing.T) {
-	k := newKey(t)
-	m := memory.New()
-	t.Cleanup(func() { m.Close() })
-	wrap := func(inner store.ContextStore) store.ContextStore {
-		s, err := sealed.New(inner, [][]byte{k})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	tests := []struct {
-		name            string
-		inner           store.ContextStore
-		lister, ttlRead bool
-	}{
-		{"a store with neither", bare{m}, false, false},
-		{"a store that lists", onlyList{m, m}, true, false},
-		{"a store that reads times to live", onlyTTL{m, m}, false, true},
-		{"a store with both", m, true, true},
-	}
-	for _, tt := range tests {
-		t.Run("over "+tt.name, func(t *testing.T) {
-			s := wrap(tt.inner)
-			if _, ok := s.(store.Lister); ok != tt.lister {
-				t.Errorf("implements store.Lister: %v, want %v", ok, tt.lister)
-			}
-			if _, ok := s.(store.TTLReader); ok != tt.ttlRead {
-				t.Errorf("implements store.TTLReader: %v, want %v", ok, tt.ttlRead)
-			}
-		})
-	}
-}
-
 func TestCapsCountSealedBytes(t *testing.T) {
 	const capN = 100
 	raw := memory.New(store.WithMaxFieldSize(capN), store.WithMaxRecordSize(2*capN))

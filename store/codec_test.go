@@ -359,8 +359,10 @@ func TestPlainMsgpackAllocatesByDeclaredLength(t *testing.T) {
 	if plainAlloc < 100e6 {
 		t.Errorf("msgpack.Unmarshal allocated only %d bytes; the demonstration no longer holds", plainAlloc)
 	}
-	if safeAlloc > 4<<10 {
-		t.Errorf("store.Unmarshal allocated %d bytes, want under 4 KiB", safeAlloc)
+	// The bound of every Unmarshal of a few bytes: allocBase covers a fresh
+	// decoder when the pool was emptied by a GC.
+	if safeAlloc > allocBase {
+		t.Errorf("store.Unmarshal allocated %d bytes, want under %d", safeAlloc, allocBase)
 	}
 }
 
