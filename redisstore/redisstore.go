@@ -53,6 +53,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 
@@ -192,21 +193,13 @@ func record(id string, h map[string]string) (store.Record, error) {
 	if err != nil {
 		return store.Record{}, &store.CorruptError{ID: id, Err: fmt.Errorf("version field %q", meta)}
 	}
-	// One allocation for every value; each is capped at its length so that
-	// appending to one cannot reach the next.
-	n := 0
-	for k, v := range h {
-		if k != "" {
-			n += len(v)
-		}
-	}
-	buf := make([]byte, 0, n)
+	// go-redis reads every value into a string of its own that nothing else
+	// references once h is dropped, so the record takes those bytes over
+	// instead of copying them again: the caller owns them from here.
 	fields := make(map[string][]byte, len(h)-1)
 	for k, v := range h {
 		if k != "" {
-			start := len(buf)
-			buf = append(buf, v...)
-			fields[k] = buf[start:len(buf):len(buf)]
+			fields[k] = unsafe.Slice(unsafe.StringData(v), len(v))
 		}
 	}
 	return store.Record{Fields: fields, Version: version}, nil
