@@ -15,8 +15,19 @@
 //   - redisstore: a store in Redis (standalone, Sentinel or Cluster), shared
 //     by every server node, so a LiveView that reconnects to another node
 //     resumes where it was.
-//   - store/storetest: the conformance suite a backend runs to prove that it
-//     keeps the contract.
+//   - storeurl: opens any of them from a URL (memory://, bolt://,
+//     redis://, rediss://, redis+cluster://, redis+sentinel://), for
+//     servers that take the store from a flag or the environment.
+//   - sealed and observe: wrapper stores that encrypt every field at rest
+//     (AES-256-GCM, key rotation) and report every operation to an
+//     observer (logging through a *slog.Logger; examples/prometheus exports
+//     metrics).
+//   - store/storetest and socket/sockettest: the conformance suite a
+//     backend runs to prove that it keeps the contract, and the socket's
+//     behaviours over any store.
+//
+// Commands: examples/demo is a LiveView-style page built on socket (the
+// README's first command); cmd/livectx inspects what any store URL holds.
 //
 // Architecture: a Socket[T] keeps the live context in memory and, after each
 // render, writes only the fields whose encoded value changed, in one atomic,
