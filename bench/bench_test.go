@@ -9,22 +9,31 @@ import (
 // BenchmarkMount restores a context of each size: read it from the store
 // and decode it. Names: Mount/<backend>/<size>/<contender>.
 func BenchmarkMount(b *testing.B) {
+	eachSeeded(b, func(b *testing.B, _ contender, r runner) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if _, err := r.mount(ctx, "seeded"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// eachSeeded runs f in a sub-benchmark per backend, size and contender
+// (named <backend>/<size>/<contender>), on a runner holding a context of
+// that size under the id "seeded".
+func eachSeeded(b *testing.B, f func(b *testing.B, ct contender, r runner)) {
 	for _, sz := range sizes {
 		c := newCtx(sz.bytes)
 		for _, ct := range contenders() {
 			b.Run(ct.backend+"/"+sz.name+"/"+ct.name, func(b *testing.B) {
-				ctx := context.Background()
 				r := ct.new(b)
-				if err := r.seed(ctx, "mounted", c); err != nil {
+				if err := r.seed(context.Background(), "seeded", c); err != nil {
 					b.Fatal(err)
 				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					if _, err := r.mount(ctx, "mounted"); err != nil {
-						b.Fatal(err)
-					}
-				}
+				f(b, ct, r)
 			})
 		}
 	}
@@ -36,36 +45,27 @@ func BenchmarkMount(b *testing.B) {
 // for bbolt and Redis syscall-B-written/event, the bytes the process wrote
 // per event through system calls (file pages, commands on the socket).
 func BenchmarkEvent(b *testing.B) {
-	for _, sz := range sizes {
-		c := newCtx(sz.bytes)
-		for _, ct := range contenders() {
-			b.Run(ct.backend+"/"+sz.name+"/"+ct.name, func(b *testing.B) {
-				ctx := context.Background()
-				r := ct.new(b)
-				if err := r.seed(ctx, "live", c); err != nil {
-					b.Fatal(err)
-				}
-				s, err := r.mount(ctx, "live")
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.ReportAllocs()
-				w := r.written()
-				sys, sysOK := bytesWritten()
-				b.ResetTimer()
-				for i := range b.N {
-					if err := s.event(ctx, i+2); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StopTimer()
-				b.ReportMetric(float64(r.written()-w)/float64(b.N), "B-written/event")
-				if after, ok := bytesWritten(); ok && sysOK && ct.backend != "memory" {
-					b.ReportMetric(float64(after-sys)/float64(b.N), "syscall-B-written/event")
-				}
-			})
+	eachSeeded(b, func(b *testing.B, ct contender, r runner) {
+		ctx := context.Background()
+		s, err := r.mount(ctx, "seeded")
+		if err != nil {
+			b.Fatal(err)
 		}
-	}
+		b.ReportAllocs()
+		w := r.written()
+		sys, sysOK := bytesWritten()
+		b.ResetTimer()
+		for i := range b.N {
+			if err := s.event(ctx, i+2); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(r.written()-w)/float64(b.N), "B-written/event")
+		if after, ok := bytesWritten(); ok && sysOK && ct.backend != "memory" {
+			b.ReportMetric(float64(after-sys)/float64(b.N), "syscall-B-written/event")
+		}
+	})
 }
 
 // TestContenders runs the job on every contender and checks that the events
