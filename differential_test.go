@@ -10,7 +10,6 @@ import (
 	"cmp"
 	"context"
 	crand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -27,6 +26,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/livectx/livectx/boltstore"
+	"github.com/livectx/livectx/internal/redistest"
 	"github.com/livectx/livectx/memory"
 	"github.com/livectx/livectx/observe"
 	"github.com/livectx/livectx/redisstore"
@@ -457,7 +457,7 @@ func TestDifferentialRealRedis(t *testing.T) {
 	}
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { c.Close() })
-	prefix := diffPrefix(t, c)
+	prefix := redistest.Prefix(t, c)
 	clock := storetest.NewClock()
 	clock.OnAdvance(time.Sleep)
 	opts := []store.Option{store.WithTTL(diffTTL(diffRealUnit)), store.WithClock(clock.Now),
@@ -478,26 +478,6 @@ func TestDifferentialRealRedis(t *testing.T) {
 		t.Fatal(diverged)
 	}
 	t.Logf("outcomes: %v", outcomes)
-}
-
-// diffPrefix returns a key prefix of its own on a shared server and deletes
-// its keys when t ends.
-func diffPrefix(t *testing.T, c *redis.Client) string {
-	t.Helper()
-	b := make([]byte, 6)
-	crand.Read(b)
-	p := "livectx-diff:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := c.Scan(ctx, 0, p+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Unlink(ctx, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("deleting the keys under %q: %v", p, err)
-		}
-	})
-	return p
 }
 
 // FuzzDifferential reads a sequence of operations from the fuzzer's bytes

@@ -25,6 +25,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/livectx/livectx/boltstore"
+	"github.com/livectx/livectx/internal/redistest"
 	"github.com/livectx/livectx/internal/testbackends"
 	"github.com/livectx/livectx/redisstore"
 	"github.com/livectx/livectx/sealed"
@@ -103,7 +104,7 @@ func plantableBolt(t *testing.T) plantable {
 // plantableRedis returns a store on c under a prefix of its own; ids must
 // be plain (letters) so that their key is prefix+id.
 func plantableRedis(t *testing.T, name string, c *redis.Client) plantable {
-	prefix := diffPrefix(t, c)
+	prefix := redistest.Prefix(t, c)
 	s, err := redisstore.New(c, redisstore.WithPrefix(prefix))
 	if err != nil {
 		t.Fatal(err)

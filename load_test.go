@@ -27,6 +27,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/livectx/livectx/boltstore"
+	"github.com/livectx/livectx/internal/redistest"
 	"github.com/livectx/livectx/internal/testbackends"
 	"github.com/livectx/livectx/memory"
 	"github.com/livectx/livectx/redisstore"
@@ -370,7 +371,7 @@ func TestTwoNodesRace(t *testing.T) {
 		t.Run("on "+target.name, func(t *testing.T) {
 			probe := target.newClient("")
 			t.Cleanup(func() { probe.Close() })
-			prefix := diffPrefix(t, probe)
+			prefix := redistest.Prefix(t, probe)
 			victims := "livectx-race-" + strings.Trim(prefix[len("livectx-diff:"):], ":")
 			ctx := context.Background()
 
@@ -712,8 +713,8 @@ func TestGrowthReturnsToBaseline(t *testing.T) {
 	if addr := os.Getenv("LIVECTX_REDIS_ADDR"); addr != "" {
 		t.Run(fmt.Sprintf("%d instances on a real redis", n), func(t *testing.T) {
 			c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 16})
-			t.Cleanup(func() { c.Close() }) // after diffPrefix's cleanup
-			prefix := diffPrefix(t, c)
+			t.Cleanup(func() { c.Close() }) // after redistest.Prefix's cleanup
+			prefix := redistest.Prefix(t, c)
 			const realTTL = 2 * time.Second
 			s, err := redisstore.New(c, redisstore.WithPrefix(prefix), store.WithTTL(realTTL))
 			if err != nil {
