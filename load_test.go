@@ -372,7 +372,7 @@ func TestTwoNodesRace(t *testing.T) {
 			probe := target.newClient("")
 			t.Cleanup(func() { probe.Close() })
 			prefix := redistest.Prefix(t, probe)
-			victims := "livectx-race-" + strings.Trim(prefix[len("livectx-diff:"):], ":")
+			victims := "livectx-race-" + strings.Trim(prefix[len("livectx-test:"):], ":")
 			ctx := context.Background()
 
 			// node opens a node's store and manager on a new client.
