@@ -12,9 +12,8 @@
 // hash tag: records spread over all slots) and maps back to exactly one id.
 //
 // The hash holds one field per record field, under the field's own name, and
-// the field "" (no field name is empty) holding the version, the record's
-// size as size caps count it, and the random tokens of the last eight Applies
-// (whose versions their order gives).
+// the field "" (no field name is empty) holding "<version> <size>": the
+// version and the record's size as size caps count it.
 //
 // # Writes
 //
@@ -22,12 +21,17 @@
 // lost its script cache) that declares its key, so it runs on Cluster: it
 // checks the version, the record size cap (from the running size, so the
 // work is in proportion to the fields changed), writes, bumps the version
-// and sets the time to live, all or nothing, in one round trip. go-redis
-// retries a command when the connection fails after it was sent; each Apply
-// sends a random token, so a retry whose first run did write reports the
-// version that run wrote instead of writing twice or reporting a conflict.
-// This holds while fewer than eight other Applies to the record came between
-// the two runs (go-redis retries within its backoff, a second or so).
+// and sets the time to live, all or nothing, in one round trip.
+//
+// No Apply is applied twice. go-redis retries a command whose connection
+// fails, even after the server ran it; Apply's commands tell go-redis not
+// to, so a write whose reply is lost returns the network's error (it may or
+// may not have been applied: Load tells) and is never sent again.
+//
+// Writes that arrive while two calls are in flight wait and go together in
+// the next call's pipeline (split among a Cluster's nodes by go-redis), so
+// that under load the server reads, parses and answers many writes per round
+// trip: each stays its own script, atomic on its own.
 //
 // # Expiry
 //
@@ -44,11 +48,11 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha1"
 	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,6 +82,12 @@ func WithPrefix(p string) store.Option { return store.WithBackendValue(prefixKey
 //go:embed apply.lua
 var applySource string
 
+// applySHA is the SHA1 digest by which EVALSHA names apply.lua.
+var applySHA = func() string {
+	sum := sha1.Sum([]byte(applySource))
+	return hex.EncodeToString(sum[:])
+}()
+
 // Store is a store.ContextStore and store.Lister on Redis. It is safe for
 // concurrent use.
 type Store struct {
@@ -85,8 +95,8 @@ type Store struct {
 	cfg    *store.Config
 	prefix string
 	ttl    time.Duration // whole milliseconds, 0 for none
+	ttlArg string        // ttl in milliseconds, for the script
 	maxRec string
-	apply  *redis.Script
 	// background: without ContextTimeoutEnabled on the client, calls whose
 	// ctx can end run in a goroutine so that they return when ctx ends.
 	background bool
@@ -94,6 +104,11 @@ type Store struct {
 	mu     sync.RWMutex // guards closed and calls.Add
 	closed bool
 	calls  sync.WaitGroup
+
+	// Writes waiting for a transaction (see apply.go).
+	qmu     sync.Mutex
+	queue   []*write
+	sending int // calls in flight
 }
 
 var (
@@ -120,15 +135,16 @@ func New(client redis.UniversalClient, opts ...store.Option) (*Store, error) {
 	if cfg.TTL > 0 {
 		ttl = max(ttl, time.Millisecond)
 	}
-	return &Store{
+	s := &Store{
 		client:     client,
 		cfg:        cfg,
 		prefix:     prefix,
 		ttl:        ttl,
+		ttlArg:     strconv.FormatInt(ttl.Milliseconds(), 10),
 		maxRec:     strconv.Itoa(cfg.MaxRecordSize),
-		apply:      redis.NewScript(applySource),
 		background: !contextTimeouts(client),
-	}, nil
+	}
+	return s, nil
 }
 
 func validatePrefix(p string) error {
@@ -203,86 +219,6 @@ func record(id string, h map[string]string) (store.Record, error) {
 		}
 	}
 	return store.Record{Fields: fields, Version: version}, nil
-}
-
-// Apply writes c to the record under id atomically and returns its new
-// version; see store.ContextStore. A missing or expired record is created
-// at version 1. When Apply returns an error of ctx or of the network, the
-// change may or may not have been applied; a version conflict, a size cap
-// or an invalid change writes nothing. Apply does not keep c's bytes.
-func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, error) {
-	if err := s.cfg.CheckChange(id, c); err != nil {
-		return 0, fmt.Errorf("redisstore: apply %q: %w", id, err)
-	}
-	args := s.applyArgs(c, s.background && ctx.Done() != nil)
-	var version uint64
-	err := s.do(ctx, id, func(ctx context.Context) error {
-		res, err := s.apply.Run(ctx, s.client, []string{s.key(id)}, args...).Int64Slice()
-		if err != nil {
-			return err
-		}
-		if len(res) != 2 {
-			return fmt.Errorf("unexpected script reply %v", res)
-		}
-		switch res[0] {
-		case 1:
-			version = uint64(res[1])
-			return nil
-		case 2:
-			return fmt.Errorf("%w: stored version %d, expected %d", store.ErrConflict, res[1], c.IfVersion)
-		case 3:
-			return s.cfg.CheckRecordSize(int(res[1]))
-		case 4:
-			return &store.CorruptError{ID: id, Err: errors.New("key holds a hash that is not a record")}
-		}
-		return fmt.Errorf("unexpected script reply %v", res)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("redisstore: apply %q: %w", id, err)
-	}
-	return version, nil
-}
-
-// applyArgs returns the script's ARGV for c (see apply.lua). copyValues
-// copies the values, for a call that may outlive Apply.
-func (s *Store) applyArgs(c store.Change, copyValues bool) []any {
-	args := make([]any, 0, 6+2*len(c.Set)+len(c.Delete))
-	expect := ""
-	if c.CheckVersion {
-		expect = strconv.FormatUint(c.IfVersion, 10)
-	}
-	replace := "0"
-	if c.Replace {
-		replace = "1"
-	}
-	args = append(args, newToken(), expect, replace, s.ttl.Milliseconds(), s.maxRec, len(c.Set))
-	for k, v := range c.Set {
-		if copyValues {
-			args = append(args, k, string(v))
-		} else {
-			args = append(args, k, v)
-		}
-	}
-	if len(c.Delete) == 1 {
-		return append(args, c.Delete[0])
-	}
-	seen := make(map[string]bool, len(c.Delete))
-	for _, k := range c.Delete {
-		if !seen[k] { // the script counts each deleted field once
-			seen[k] = true
-			args = append(args, k)
-		}
-	}
-	return args
-}
-
-// newToken returns a random token naming one Apply call.
-func newToken() string {
-	var b [8]byte
-	for i, x := 0, rand.Uint64(); i < len(b); i, x = i+1, x>>8 {
-		b[i] = byte(x)
-	}
-	return hex.EncodeToString(b[:])
 }
 
 // Delete removes the record under id. Deleting a missing record is not an

@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -344,125 +346,305 @@ func TestClose(t *testing.T) {
 	}
 }
 
-// dropFirstReply is a net.Conn that, once, reads the reply to an EVALSHA
-// or EVAL it wrote (so the server has run the script) and then fails as a
-// dropped connection would: go-redis retries the command on a new
-// connection.
-type dropFirstReply struct {
-	net.Conn
-	r       *bufio.Reader
-	armed   *atomic.Bool // shared by every connection of the client
-	dropped *atomic.Int32
-	between *func() // runs after the reply is lost, before the retry
-	drop    bool
-	pending []byte
+// lossy arms the connections of a client (lossyConn) to fail the next
+// write of the apply script, and counts the scripts they write.
+type lossy struct {
+	mode atomic.Int32 // what the next write of a script meets: one of the below
+	sent atomic.Int32 // EVALSHA and EVAL commands written
+	// writes that held them: fewer when writes share round trips
+	writes atomic.Int32
+	lost   atomic.Int32 // replies lost after the server had run the scripts
+	// gate, when set, holds the replies to scripts until it is closed
+	gate atomic.Pointer[chan struct{}]
 }
 
-func (c *dropFirstReply) Write(b []byte) (int, error) {
-	if bytes.Contains(b, []byte("eval")) && c.armed.CompareAndSwap(true, false) {
-		c.drop = true
+const (
+	deliver   = iota
+	loseReply // the server runs the scripts; their replies are lost
+	cutWrite  // the connection dies halfway through writing them
+)
+
+// client returns a client on tg's server or cluster whose connections l
+// arms, closed when t ends.
+func (l *lossy) client(t *testing.T, tg redistest.Target) redis.UniversalClient {
+	var c redis.UniversalClient
+	switch tc := tg.Client.(type) {
+	case *redis.Client:
+		c = redis.NewClient(&redis.Options{Addr: tc.Options().Addr, Dialer: l.dial})
+	case *redis.ClusterClient:
+		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: tc.Options().Addrs, Dialer: l.dial})
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// dial is a go-redis Dialer whose connections l arms.
+func (l *lossy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &lossyConn{Conn: conn, r: bufio.NewReader(conn), l: l}, nil
+}
+
+type lossyConn struct {
+	net.Conn
+	r       *bufio.Reader
+	l       *lossy
+	lose    int    // replies to read whole, then fail the read
+	scripts bool   // the last write held scripts
+	pending []byte // replies read and passed on
+}
+
+func (c *lossyConn) Write(b []byte) (int, error) {
+	n := bytes.Count(b, []byte("\r\nevalsha\r\n")) + bytes.Count(b, []byte("\r\neval\r\n"))
+	if n == 0 {
+		return c.Conn.Write(b)
+	}
+	c.l.sent.Add(int32(n))
+	c.l.writes.Add(1)
+	c.scripts = true
+	switch c.l.mode.Swap(deliver) {
+	case loseReply:
+		c.lose = n
+	case cutWrite:
+		c.Conn.Write(b[:len(b)/2])
+		c.Conn.Close()
+		return len(b) / 2, net.ErrClosed
 	}
 	return c.Conn.Write(b)
 }
 
-func (c *dropFirstReply) Read(b []byte) (int, error) {
+func (c *lossyConn) Read(b []byte) (int, error) {
+	if g := c.l.gate.Load(); g != nil && c.scripts {
+		<-*g
+	}
+	c.scripts = false
 	if len(c.pending) > 0 {
 		n := copy(b, c.pending)
 		c.pending = c.pending[n:]
 		return n, nil
 	}
-	if !c.drop {
+	if c.lose == 0 {
 		return c.r.Read(b)
 	}
-	c.drop = false
-	line, err := c.r.ReadBytes('\n')
-	if err != nil {
-		return 0, err
-	}
-	if line[0] != '*' { // NOSCRIPT: pass it on, drop the EVAL that follows
-		c.armed.Store(true)
-		c.pending = line
-		return c.Read(b)
-	}
-	for range 2 { // the reply {status, version}
-		if _, err := c.r.ReadBytes('\n'); err != nil {
+	var replies []byte
+	for range c.lose {
+		if err := readValue(c.r, &replies); err != nil {
 			return 0, err
 		}
 	}
-	c.dropped.Add(1)
-	if f := *c.between; f != nil {
-		f()
+	c.lose = 0
+	if bytes.Contains(replies, []byte("NOSCRIPT")) {
+		// The scripts did not run: pass that on, lose the EVAL's reply.
+		c.l.mode.Store(loseReply)
+		c.pending = replies
+		return c.Read(b)
 	}
+	c.l.lost.Add(1)
 	c.Conn.Close()
 	return 0, net.ErrClosed
 }
 
-func TestRetriedApplyAppliesOnce(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
-		var armed atomic.Bool
-		var dropped atomic.Int32
-		var between func()
-		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
+// readValue reads one RESP2 or RESP3 value from r and appends its bytes to
+// buf.
+func readValue(r *bufio.Reader, buf *[]byte) error {
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return err
+	}
+	*buf = append(*buf, line...)
+	n, _ := strconv.Atoi(string(bytes.TrimSpace(line[1:])))
+	switch line[0] {
+	case '$', '=', '!': // a bulk value, then CRLF
+		if n >= 0 {
+			b := make([]byte, n+2)
+			if _, err := io.ReadFull(r, b); err != nil {
+				return err
 			}
-			return &dropFirstReply{Conn: conn, r: bufio.NewReader(conn), armed: &armed, dropped: &dropped, between: &between}, nil
+			*buf = append(*buf, b...)
 		}
-		var c redis.UniversalClient
-		switch tc := tg.Client.(type) {
-		case *redis.Client:
-			c = redis.NewClient(&redis.Options{Addr: tc.Options().Addr, Dialer: dial})
-		case *redis.ClusterClient:
-			c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: tc.Options().Addrs, Dialer: dial})
+		return nil
+	case '%', '|': // a map: n keys and n values
+		n *= 2
+	case '*', '~', '>':
+	default:
+		return nil
+	}
+	for range n {
+		if err := readValue(r, buf); err != nil {
+			return err
 		}
-		t.Cleanup(func() { c.Close() })
+	}
+	return nil
+}
+
+// TestApplyIsNeverSentTwice proves that no Apply is applied twice although
+// go-redis retries commands whose connection fails: a write whose reply is
+// lost after the server ran it returns an error and is not sent again (so it
+// is applied once), and a write cut before the server had it whole returns
+// an error and is not applied; the store carries on.
+func TestApplyIsNeverSentTwice(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
+		var l lossy
+		c := l.client(t, tg)
 		ctx := context.Background()
 		s := newStore(t, c)
-		other, err := redisstore.New(tg.Client, redisstore.WithPrefix(s.Prefix()))
-		if err != nil {
+		set := func(v string) store.Change { return store.Change{Set: map[string][]byte{"f": []byte(v)}} }
+		if _, err := s.Apply(ctx, "once", set("1")); err != nil {
 			t.Fatal(err)
 		}
-		otherWrites := func(n int) func() {
-			return func() {
-				for range n {
-					if _, err := other.Apply(ctx, "retried", store.Change{Set: map[string][]byte{"f": []byte("other")}}); err != nil {
-						t.Error(err)
-					}
-				}
+		check := func(t *testing.T, version uint64, f string) {
+			t.Helper()
+			rec, err := s.Load(ctx, "once")
+			if err != nil || rec.Version != version || string(rec.Fields["f"]) != f {
+				t.Fatalf("Load = version %d f %q, %v; want version %d f %q", rec.Version, rec.Fields["f"], err, version, f)
 			}
 		}
-		tests := []struct {
+
+		for _, tt := range []struct {
 			name    string
-			change  store.Change
-			between func() // other writers between the lost reply and the retry
-			want    uint64 // the version Apply returns
-			stored  uint64 // the version stored afterwards
-			field   string // f afterwards
+			mode    int32
+			version uint64 // stored afterwards
+			f       string
 		}{
-			{"a create with a version check", store.Change{Set: map[string][]byte{"f": []byte("1")}, CheckVersion: true}, nil, 1, 1, "1"},
-			{"a blind write", store.Change{Set: map[string][]byte{"f": []byte("2")}}, nil, 2, 2, "2"},
-			{"a delete with a version check", store.Change{Delete: []string{"f"}, CheckVersion: true, IfVersion: 2}, nil, 3, 3, ""},
-			{"a blind write overtaken by another writer", store.Change{Set: map[string][]byte{"f": []byte("4")}}, otherWrites(1), 4, 5, "other"},
-			{"a versioned write overtaken by seven writers", store.Change{Set: map[string][]byte{"f": []byte("6")}, CheckVersion: true, IfVersion: 5}, otherWrites(7), 6, 13, "other"},
+			{"a write whose reply is lost is applied once", loseReply, 2, "2"},
+			{"a write cut halfway is not applied", cutWrite, 2, "2"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				sent, lost := l.sent.Load(), l.lost.Load()
+				l.mode.Store(tt.mode)
+				v, err := s.Apply(ctx, "once", set("2"))
+				if l.mode.Load() != deliver {
+					t.Fatal("no write met the fault: the test proves nothing")
+				}
+				if err == nil {
+					t.Fatalf("Apply = %d, nil; want the network's error", v)
+				}
+				if n := l.sent.Load() - sent; n != 1 {
+					t.Errorf("the script was sent %d times, want once", n)
+				}
+				if tt.mode == loseReply && l.lost.Load() != lost+1 {
+					t.Error("no reply was lost: the test proves nothing")
+				}
+				check(t, tt.version, tt.f)
+			})
 		}
-		for _, tt := range tests {
-			t.Run(tt.name+" is applied once", func(t *testing.T) {
-				before := dropped.Load()
-				between = tt.between
-				armed.Store(true)
-				v, err := s.Apply(ctx, "retried", tt.change)
-				if dropped.Load() != before+1 {
-					t.Fatal("no reply was dropped: the test proves nothing")
+		t.Run("the store carries on", func(t *testing.T) {
+			if v, err := s.Apply(ctx, "once", set("3")); err != nil || v != 3 {
+				t.Fatalf("Apply = %d, %v; want 3", v, err)
+			}
+			check(t, 3, "3")
+		})
+		t.Run("writes sent together whose replies are lost are applied once each", func(t *testing.T) {
+			const writers = 16
+			sent := l.sent.Load()
+			l.mode.Store(loseReply)
+			var wg sync.WaitGroup
+			for i := range writers {
+				wg.Go(func() { s.Apply(ctx, fmt.Sprint("batch-", i), set("x")) })
+			}
+			wg.Wait()
+			for i := range writers {
+				if rec, err := s.Load(ctx, fmt.Sprint("batch-", i)); err != nil || rec.Version != 1 {
+					t.Errorf("batch-%d: version %d, %v; want version 1", i, rec.Version, err)
 				}
-				if err != nil || v != tt.want {
-					t.Fatalf("Apply = %d, %v; want %d", v, err, tt.want)
-				}
-				rec, err := s.Load(ctx, "retried")
-				if err != nil || rec.Version != tt.stored || string(rec.Fields["f"]) != tt.field {
-					t.Fatalf("Load = version %d f %q, %v; want version %d f %q", rec.Version, rec.Fields["f"], err, tt.stored, tt.field)
+			}
+			if n := l.sent.Load() - sent; n != writers {
+				t.Errorf("%d writes sent %d scripts", writers, n)
+			}
+		})
+	})
+}
+
+// TestConcurrentWritesShareRoundTrips checks that on one server, writes
+// that arrive while others are in flight go together in one pipeline, and
+// that each is applied once, in order per record.
+func TestConcurrentWritesShareRoundTrips(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
+		var l lossy
+		c := l.client(t, tg)
+		ctx := context.Background()
+		s := newStore(t, c)
+		if _, err := s.Apply(ctx, "warm", store.Change{}); err != nil { // the server caches the script
+			t.Fatal(err)
+		}
+		sent0, writes0 := l.sent.Load(), l.writes.Load()
+		const writers, each = 32, 20
+		var wg sync.WaitGroup
+		for i := range writers {
+			wg.Go(func() {
+				for k := range each {
+					v, err := s.Apply(ctx, fmt.Sprint("w-", i), store.Change{Set: map[string][]byte{"k": []byte(fmt.Sprint(k))}})
+					if err != nil || v != uint64(k+1) {
+						t.Errorf("w-%d: write %d = version %d, %v", i, k, v, err)
+						return
+					}
 				}
 			})
+		}
+		wg.Wait()
+		sent, writes := l.sent.Load()-sent0, l.writes.Load()-writes0
+		t.Logf("%d Applies sent in %d writes", sent, writes)
+		if sent != writers*each {
+			t.Errorf("%d Applies sent %d scripts", writers*each, sent)
+		}
+		if writes >= sent {
+			t.Error("no two writes shared a round trip")
+		}
+	})
+}
+
+// TestCancelledWaitingWriteIsNotSent checks that a write whose ctx ends
+// while it waits for others in flight returns at once and is never sent.
+func TestCancelledWaitingWriteIsNotSent(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
+		var l lossy
+		c := l.client(t, tg)
+		ctx := context.Background()
+		s := newStore(t, c)
+		if _, err := s.Apply(ctx, "warm", store.Change{}); err != nil { // the server caches the script
+			t.Fatal(err)
+		}
+		sent0 := l.sent.Load()
+		set := store.Change{Set: map[string][]byte{"f": []byte("v")}}
+		gate := make(chan struct{})
+		l.gate.Store(&gate)
+		const held = 8 // more than are ever in flight: some wait
+		var wg sync.WaitGroup
+		for i := range held {
+			wg.Go(func() {
+				if _, err := s.Apply(ctx, fmt.Sprint("held-", i), set); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		// Wait until each held write is in flight or waiting.
+		for int(l.sent.Load()-sent0)+redisstore.Waiting(s) < held {
+			time.Sleep(time.Millisecond)
+		}
+		waiting := redisstore.Waiting(s)
+		if waiting == 0 {
+			t.Fatal("no write waits: the test proves nothing")
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { _, err := s.Apply(cctx, "cancelled", set); done <- err }()
+		for redisstore.Waiting(s) == waiting {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("the cancelled write returned %v, want context.Canceled", err)
+		}
+		l.gate.Store(nil)
+		close(gate)
+		wg.Wait()
+		if _, err := s.Load(ctx, "cancelled"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the cancelled write: Load = %v, want ErrNotFound", err)
+		}
+		if n := l.sent.Load() - sent0; n != held {
+			t.Errorf("%d scripts sent, want %d: the held writes'", n, held)
 		}
 	})
 }

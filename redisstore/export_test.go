@@ -1,0 +1,8 @@
+package redisstore
+
+// Waiting returns the number of writes of s waiting for a round trip.
+func Waiting(s *Store) int {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return len(s.queue)
+}
