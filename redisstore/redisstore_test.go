@@ -245,12 +245,14 @@ func TestListPagesThroughEveryRecord(t *testing.T) {
 }
 
 func TestApplySurvivesScriptCacheLoss(t *testing.T) {
-	check := func(t *testing.T, c *redis.Client) {
+	check := func(t *testing.T, admin *redis.Client) {
 		ctx := context.Background()
+		var l lossy
+		c := l.client(t, admin)
 		s := newStore(t, c)
 		for i := range 3 {
 			if i > 0 {
-				if err := c.ScriptFlush(ctx).Err(); err != nil {
+				if err := admin.ScriptFlush(ctx).Err(); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -259,6 +261,38 @@ func TestApplySurvivesScriptCacheLoss(t *testing.T) {
 				t.Fatalf("Apply after %d flushes = %d, %v; want %d", i, v, err, i+1)
 			}
 		}
+		t.Run("in a pipeline", func(t *testing.T) {
+			// Hold the writes in flight, so that the others wait; flush the
+			// cache; let go: the waiting writes meet NOSCRIPT together.
+			gate := make(chan struct{})
+			l.gate.Store(&gate)
+			sent0 := l.sent.Load()
+			const writers = 12
+			var wg sync.WaitGroup
+			for i := range writers {
+				wg.Go(func() {
+					v, err := s.Apply(ctx, fmt.Sprint("p-", i), store.Change{Set: map[string][]byte{"f": []byte("v")}})
+					if err != nil || v != 1 {
+						t.Errorf("p-%d: Apply = %d, %v; want 1", i, v, err)
+					}
+				})
+			}
+			for int(l.sent.Load()-sent0)+redisstore.Waiting(s) < writers {
+				time.Sleep(time.Millisecond)
+			}
+			if redisstore.Waiting(s) < 2 {
+				t.Fatal("fewer than two writes wait: no pipeline meets the flushed cache")
+			}
+			if err := admin.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			l.gate.Store(nil)
+			close(gate)
+			wg.Wait()
+			if resent := int(l.sent.Load()-sent0) - writers; resent < 2 {
+				t.Errorf("%d scripts sent again with their source, want the waiting ones", resent)
+			}
+		})
 	}
 	// SCRIPT FLUSH only on servers of the test's own.
 	t.Run("on miniredis", func(t *testing.T) {
@@ -364,11 +398,11 @@ const (
 	cutWrite  // the connection dies halfway through writing them
 )
 
-// client returns a client on tg's server or cluster whose connections l
-// arms, closed when t ends.
-func (l *lossy) client(t *testing.T, tg redistest.Target) redis.UniversalClient {
+// client returns a client on the server or cluster of like whose
+// connections l arms, closed when t ends.
+func (l *lossy) client(t *testing.T, like redis.UniversalClient) redis.UniversalClient {
 	var c redis.UniversalClient
-	switch tc := tg.Client.(type) {
+	switch tc := like.(type) {
 	case *redis.Client:
 		c = redis.NewClient(&redis.Options{Addr: tc.Options().Addr, Dialer: l.dial})
 	case *redis.ClusterClient:
@@ -487,7 +521,7 @@ func readValue(r *bufio.Reader, buf *[]byte) error {
 func TestApplyIsNeverSentTwice(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
 		var l lossy
-		c := l.client(t, tg)
+		c := l.client(t, tg.Client)
 		ctx := context.Background()
 		s := newStore(t, c)
 		set := func(v string) store.Change { return store.Change{Set: map[string][]byte{"f": []byte(v)}} }
@@ -563,7 +597,7 @@ func TestApplyIsNeverSentTwice(t *testing.T) {
 func TestConcurrentWritesShareRoundTrips(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
 		var l lossy
-		c := l.client(t, tg)
+		c := l.client(t, tg.Client)
 		ctx := context.Background()
 		s := newStore(t, c)
 		if _, err := s.Apply(ctx, "warm", store.Change{}); err != nil { // the server caches the script
@@ -600,7 +634,7 @@ func TestConcurrentWritesShareRoundTrips(t *testing.T) {
 func TestCancelledWaitingWriteIsNotSent(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
 		var l lossy
-		c := l.client(t, tg)
+		c := l.client(t, tg.Client)
 		ctx := context.Background()
 		s := newStore(t, c)
 		if _, err := s.Apply(ctx, "warm", store.Change{}); err != nil { // the server caches the script
