@@ -470,8 +470,8 @@ func TestTwoNodesRace(t *testing.T) {
 					t.Errorf("%s: counters A=%d B=%d, acknowledged %d and %d", id, final.A, final.B, len(acked[0][i]), len(acked[1][i]))
 				}
 			}
-			t.Logf("%d ids, %d appends per node and id: %d conflicts reported and retried; %d connections killed, %d calls failed by it",
-				ids, appends, stats.conflicts.Load(), killed, stats.faults.Load())
+			t.Logf("%d ids, %d appends per node and id: %d conflicts reported and retried; %d connections killed, %d calls failed by it, %d of them writes found applied",
+				ids, appends, stats.conflicts.Load(), killed, stats.faults.Load(), stats.applied.Load())
 			if target.chaos && killed == 0 {
 				t.Error("no connection was killed: the chaos did not run")
 			}
@@ -486,6 +486,7 @@ func TestTwoNodesRace(t *testing.T) {
 type raceStats struct {
 	conflicts atomic.Int64 // stale writes refused with store.ErrConflict
 	faults    atomic.Int64 // calls failed by a killed connection
+	applied   atomic.Int64 // failed writes that Reload found applied
 }
 
 // again runs f until it succeeds or fails with store.ErrConflict, counting
@@ -551,6 +552,7 @@ func raceAppends(ctx context.Context, r *rand.Rand, m *socket.Manager[twoCtx], n
 				return fmt.Errorf("%s %s: the write of %s returned %v, yet the entry is stored", node, id, entry, err)
 			}
 			*acked = append(*acked, entry) // the failed call did write it
+			st.applied.Add(1)
 			k++
 		}
 	}
