@@ -101,15 +101,11 @@ const (
 
 // submit sends w and waits for its reply. It returns early when ctx ends:
 // with ctx's error, and w is then either never sent or, when it was taken
-// into a transaction already, perhaps applied.
+// into a call already, perhaps applied.
 func (s *Store) submit(ctx context.Context, w *write) error {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return store.ErrClosed
+	if err := s.enter(); err != nil {
+		return err
 	}
-	s.calls.Add(1)
-	s.mu.RUnlock()
 	defer s.calls.Done()
 	if err := ctx.Err(); err != nil {
 		return err

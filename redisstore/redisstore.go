@@ -298,14 +298,22 @@ func (s *Store) do(ctx context.Context, id string, fn func(context.Context) erro
 	return s.run(ctx, fn)
 }
 
-func (s *Store) run(ctx context.Context, fn func(context.Context) error) error {
+// enter counts a call in flight, or returns store.ErrClosed; the caller
+// calls s.calls.Done when the call ends.
+func (s *Store) enter() error {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if s.closed {
-		s.mu.RUnlock()
 		return store.ErrClosed
 	}
 	s.calls.Add(1)
-	s.mu.RUnlock()
+	return nil
+}
+
+func (s *Store) run(ctx context.Context, fn func(context.Context) error) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		s.calls.Done()
 		return err

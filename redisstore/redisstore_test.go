@@ -591,18 +591,25 @@ func TestApplyIsNeverSentTwice(t *testing.T) {
 	})
 }
 
+// warmLossyStore returns a store under a fresh prefix on a client like
+// like's whose connections l arms, after one write (the server has cached
+// the script).
+func warmLossyStore(t *testing.T, like redis.UniversalClient) (*lossy, *redisstore.Store) {
+	l := new(lossy)
+	s := newStore(t, l.client(t, like))
+	if _, err := s.Apply(context.Background(), "warm", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	return l, s
+}
+
 // TestConcurrentWritesShareRoundTrips checks that on one server, writes
 // that arrive while others are in flight go together in one pipeline, and
 // that each is applied once, in order per record.
 func TestConcurrentWritesShareRoundTrips(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
-		var l lossy
-		c := l.client(t, tg.Client)
+		l, s := warmLossyStore(t, tg.Client)
 		ctx := context.Background()
-		s := newStore(t, c)
-		if _, err := s.Apply(ctx, "warm", store.Change{}); err != nil { // the server caches the script
-			t.Fatal(err)
-		}
 		sent0, writes0 := l.sent.Load(), l.writes.Load()
 		const writers, each = 32, 20
 		var wg sync.WaitGroup
@@ -633,13 +640,8 @@ func TestConcurrentWritesShareRoundTrips(t *testing.T) {
 // while it waits for others in flight returns at once and is never sent.
 func TestCancelledWaitingWriteIsNotSent(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg redistest.Target) {
-		var l lossy
-		c := l.client(t, tg.Client)
+		l, s := warmLossyStore(t, tg.Client)
 		ctx := context.Background()
-		s := newStore(t, c)
-		if _, err := s.Apply(ctx, "warm", store.Change{}); err != nil { // the server caches the script
-			t.Fatal(err)
-		}
 		sent0 := l.sent.Load()
 		set := store.Change{Set: map[string][]byte{"f": []byte("v")}}
 		gate := make(chan struct{})
