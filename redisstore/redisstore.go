@@ -31,7 +31,8 @@
 // Writes that arrive while two calls are in flight wait and go together in
 // the next call's pipeline (split among a Cluster's nodes by go-redis), so
 // that under load the server reads, parses and answers many writes per round
-// trip: each stays its own script, atomic on its own.
+// trip: each stays its own script, atomic on its own. The client's hooks see
+// such a pipeline under the context of the write that started it.
 //
 // # Expiry
 //
