@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"go.etcd.io/bbolt"
 
@@ -373,10 +372,8 @@ func diffBackends(t *testing.T, clock *storetest.Clock, set diffSet) []diffBacke
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bolt.Close() })
-	mr := miniredis.RunT(t)
+	mr, rc := redistest.Miniredis(t)
 	clock.OnAdvance(mr.FastForward)
-	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rc.Close() })
 	mini, err := redisstore.New(rc, inner...)
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"go.etcd.io/bbolt"
 
@@ -145,9 +144,7 @@ func plantables() []plantableOpener {
 	ps := []plantableOpener{
 		{"bbolt", plantableBolt, false},
 		{"miniredis", func(t *testing.T) plantable {
-			mr := miniredis.RunT(t)
-			c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-			t.Cleanup(func() { c.Close() })
+			_, c := redistest.Miniredis(t)
 			return plantableRedis(t, "miniredis", c)
 		}, true},
 	}
