@@ -337,7 +337,7 @@ type raceTarget struct {
 func twoNodeTargets(t *testing.T) []raceTarget {
 	mr := miniredis.RunT(t)
 	targets := []raceTarget{{"miniredis", func(string) *redis.Client { return redis.NewClient(&redis.Options{Addr: mr.Addr()}) }, false}}
-	if addr := os.Getenv("LIVECTX_REDIS_ADDR"); addr != "" {
+	if addr := os.Getenv(redistest.EnvAddr); addr != "" {
 		newClient := func(name string) *redis.Client {
 			return redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4, ClientName: name})
 		}

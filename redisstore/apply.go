@@ -24,7 +24,7 @@ func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, e
 	}
 	// A write can outlive Apply when ctx ends first; it must not read c's
 	// bytes after Apply returned.
-	w := &write{key: s.key(id), args: s.applyArgs(c, ctx.Done() != nil), done: make(chan struct{})}
+	w := &write{args: s.applyArgs(s.key(id), c, ctx.Done() != nil), done: make(chan struct{})}
 	err := s.submit(ctx, w)
 	if err == nil {
 		err = w.err
@@ -45,10 +45,12 @@ func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, e
 	return 0, fmt.Errorf("redisstore: apply %q: %w", id, err)
 }
 
-// applyArgs returns the script's ARGV for c (see apply.lua). copyValues
-// copies the values, for a write that may outlive Apply.
-func (s *Store) applyArgs(c store.Change, copyValues bool) []any {
-	args := make([]any, 0, 5+2*len(c.Set)+len(c.Delete))
+// applyArgs returns the command that runs the script on key for c:
+// EVALSHA, its digest, the key and the script's ARGV (see apply.lua).
+// copyValues copies the values, for a write that may outlive Apply.
+func (s *Store) applyArgs(key string, c store.Change, copyValues bool) []any {
+	args := make([]any, 0, 4+5+2*len(c.Set)+len(c.Delete))
+	args = append(args, "evalsha", applySHA, 1, key)
 	expect := ""
 	if c.CheckVersion {
 		expect = strconv.FormatUint(c.IfVersion, 10)
@@ -80,8 +82,7 @@ func (s *Store) applyArgs(c store.Change, copyValues bool) []any {
 
 // A write is one Apply on its way to the server.
 type write struct {
-	key  string
-	args []any
+	args []any // the command (see applyArgs)
 	// Set before done is closed: the script's reply, or the error that
 	// kept it from the caller.
 	status, n int64
@@ -146,8 +147,8 @@ func (s *Store) submit(ctx context.Context, w *write) error {
 	}
 }
 
-// take returns the writes for the next transaction, or nil when there are
-// none or enough transactions are in flight. s.qmu must be held.
+// take returns the writes for the next call, or nil when there are none or
+// enough calls are in flight. s.qmu must be held.
 func (s *Store) take() []*write {
 	if len(s.queue) == 0 || s.sending >= maxSending {
 		return nil
@@ -165,21 +166,20 @@ func (s *Store) take() []*write {
 // does not fail the others' writes (go-redis's timeouts bound the call).
 func (s *Store) send(ctx context.Context, batch []*write) {
 	ctx = context.WithoutCancel(ctx)
-	cmds := s.exec(ctx, batch, false)
-	// A server that lost its script cache ran none of those scripts.
-	var again []*write
+	cmds := s.exec(ctx, batch)
+	// A server that lost its script cache ran none of those scripts: send
+	// them again with the source, which EVAL also caches.
+	var again []int
+	var evals []*write
 	for i, cmd := range cmds {
 		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			again = append(again, batch[i])
+			batch[i].args[0], batch[i].args[1] = "eval", applySource
+			again, evals = append(again, i), append(evals, batch[i])
 		}
 	}
 	if again != nil {
-		retried := s.exec(ctx, again, true)
-		for i, j := 0, 0; i < len(batch) && j < len(again); i++ {
-			if batch[i] == again[j] {
-				cmds[i] = retried[j]
-				j++
-			}
+		for k, cmd := range s.exec(ctx, evals) {
+			cmds[again[k]] = cmd
 		}
 	}
 	for i, w := range batch {
@@ -208,18 +208,11 @@ type noRetry struct{ *redis.Cmd }
 
 func (noRetry) NoRetry() bool { return true }
 
-// exec runs the apply script for each write of batch, one pipeline for
-// many, by its SHA, or with its source when eval is set.
-func (s *Store) exec(ctx context.Context, batch []*write, eval bool) []*redis.Cmd {
+// exec runs the command of each write of batch, one pipeline for many.
+func (s *Store) exec(ctx context.Context, batch []*write) []*redis.Cmd {
 	cmds := make([]*redis.Cmd, len(batch))
 	for i, w := range batch {
-		args := make([]any, 0, 4+len(w.args))
-		if eval {
-			args = append(args, "eval", applySource, 1, w.key)
-		} else {
-			args = append(args, "evalsha", applySHA, 1, w.key)
-		}
-		cmds[i] = redis.NewCmd(ctx, append(args, w.args...)...)
+		cmds[i] = redis.NewCmd(ctx, w.args...)
 	}
 	if len(cmds) == 1 {
 		_ = s.client.Process(ctx, noRetry{cmds[0]}) // the command holds its error

@@ -49,9 +49,7 @@ package redisstore
 
 import (
 	"context"
-	"crypto/sha1"
 	_ "embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -83,11 +81,8 @@ func WithPrefix(p string) store.Option { return store.WithBackendValue(prefixKey
 //go:embed apply.lua
 var applySource string
 
-// applySHA is the SHA1 digest by which EVALSHA names apply.lua.
-var applySHA = func() string {
-	sum := sha1.Sum([]byte(applySource))
-	return hex.EncodeToString(sum[:])
-}()
+// applySHA is the digest by which EVALSHA names apply.lua.
+var applySHA = redis.NewScript(applySource).Hash()
 
 // Store is a store.ContextStore and store.Lister on Redis. It is safe for
 // concurrent use.
@@ -106,7 +101,7 @@ type Store struct {
 	closed bool
 	calls  sync.WaitGroup
 
-	// Writes waiting for a transaction (see apply.go).
+	// Writes waiting for a call (see apply.go).
 	qmu     sync.Mutex
 	queue   []*write
 	sending int // calls in flight
@@ -136,7 +131,7 @@ func New(client redis.UniversalClient, opts ...store.Option) (*Store, error) {
 	if cfg.TTL > 0 {
 		ttl = max(ttl, time.Millisecond)
 	}
-	s := &Store{
+	return &Store{
 		client:     client,
 		cfg:        cfg,
 		prefix:     prefix,
@@ -144,8 +139,7 @@ func New(client redis.UniversalClient, opts ...store.Option) (*Store, error) {
 		ttlArg:     strconv.FormatInt(ttl.Milliseconds(), 10),
 		maxRec:     strconv.Itoa(cfg.MaxRecordSize),
 		background: !contextTimeouts(client),
-	}
-	return s, nil
+	}, nil
 }
 
 func validatePrefix(p string) error {

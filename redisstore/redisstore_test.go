@@ -277,9 +277,7 @@ func TestApplySurvivesScriptCacheLoss(t *testing.T) {
 					}
 				})
 			}
-			for int(l.sent.Load()-sent0)+redisstore.Waiting(s) < writers {
-				time.Sleep(time.Millisecond)
-			}
+			l.awaitHeld(s, sent0, writers)
 			if redisstore.Waiting(s) < 2 {
 				t.Fatal("fewer than two writes wait: no pipeline meets the flushed cache")
 			}
@@ -388,6 +386,8 @@ type lossy struct {
 	// writes that held them: fewer when writes share round trips
 	writes atomic.Int32
 	lost   atomic.Int32 // replies lost after the server had run the scripts
+	// the scripts whose replies the last loss took
+	lostScripts atomic.Int32
 	// gate, when set, holds the replies to scripts until it is closed
 	gate atomic.Pointer[chan struct{}]
 }
@@ -395,6 +395,7 @@ type lossy struct {
 const (
 	deliver   = iota
 	loseReply // the server runs the scripts; their replies are lost
+	loseBatch // loseReply, for the first write that holds two scripts or more
 	cutWrite  // the connection dies halfway through writing them
 )
 
@@ -410,6 +411,14 @@ func (l *lossy) client(t *testing.T, like redis.UniversalClient) redis.Universal
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// awaitHeld waits, while l's gate holds replies, until each of n writes to
+// s begun after l had sent sent0 scripts is in flight or waiting.
+func (l *lossy) awaitHeld(s *redisstore.Store, sent0 int32, n int) {
+	for int(l.sent.Load()-sent0)+redisstore.Waiting(s) < n {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // dial is a go-redis Dialer whose connections l arms.
@@ -438,8 +447,11 @@ func (c *lossyConn) Write(b []byte) (int, error) {
 	c.l.sent.Add(int32(n))
 	c.l.writes.Add(1)
 	c.scripts = true
+	if n < 2 && c.l.mode.Load() == loseBatch {
+		return c.Conn.Write(b)
+	}
 	switch c.l.mode.Swap(deliver) {
-	case loseReply:
+	case loseReply, loseBatch:
 		c.lose = n
 	case cutWrite:
 		c.Conn.Write(b[:len(b)/2])
@@ -463,7 +475,8 @@ func (c *lossyConn) Read(b []byte) (int, error) {
 		return c.r.Read(b)
 	}
 	var replies []byte
-	for range c.lose {
+	scripts := c.lose
+	for range scripts {
 		if err := readValue(c.r, &replies); err != nil {
 			return 0, err
 		}
@@ -476,6 +489,7 @@ func (c *lossyConn) Read(b []byte) (int, error) {
 		return c.Read(b)
 	}
 	c.l.lost.Add(1)
+	c.l.lostScripts.Store(int32(scripts))
 	c.Conn.Close()
 	return 0, net.ErrClosed
 }
@@ -571,14 +585,24 @@ func TestApplyIsNeverSentTwice(t *testing.T) {
 			check(t, 3, "3")
 		})
 		t.Run("writes sent together whose replies are lost are applied once each", func(t *testing.T) {
+			// Hold the writes in flight so that the others wait, then lose
+			// the replies of the first write that carries several.
 			const writers = 16
-			sent := l.sent.Load()
-			l.mode.Store(loseReply)
+			sent, lost := l.sent.Load(), l.lost.Load()
+			gate := make(chan struct{})
+			l.gate.Store(&gate)
 			var wg sync.WaitGroup
 			for i := range writers {
 				wg.Go(func() { s.Apply(ctx, fmt.Sprint("batch-", i), set("x")) })
 			}
+			l.awaitHeld(s, sent, writers)
+			l.mode.Store(loseBatch)
+			l.gate.Store(nil)
+			close(gate)
 			wg.Wait()
+			if l.lost.Load() != lost+1 || l.lostScripts.Load() < 2 {
+				t.Fatalf("no write of several scripts lost its replies (last loss: %d scripts): the test proves nothing", l.lostScripts.Load())
+			}
 			for i := range writers {
 				if rec, err := s.Load(ctx, fmt.Sprint("batch-", i)); err != nil || rec.Version != 1 {
 					t.Errorf("batch-%d: version %d, %v; want version 1", i, rec.Version, err)
@@ -655,10 +679,7 @@ func TestCancelledWaitingWriteIsNotSent(t *testing.T) {
 				}
 			})
 		}
-		// Wait until each held write is in flight or waiting.
-		for int(l.sent.Load()-sent0)+redisstore.Waiting(s) < held {
-			time.Sleep(time.Millisecond)
-		}
+		l.awaitHeld(s, sent0, held)
 		waiting := redisstore.Waiting(s)
 		if waiting == 0 {
 			t.Fatal("no write waits: the test proves nothing")
