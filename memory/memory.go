@@ -208,13 +208,18 @@ func (s *Store) live(id string, now time.Time) *record {
 	return r
 }
 
-// begin checks ctx, the store's state and the id; on success s.mu is held.
+// begin checks the id, then locks s as lock does.
 func (s *Store) begin(ctx context.Context, op, id string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memory: %s %q: %w", op, id, err)
-	}
 	if err := store.ValidateID(id); err != nil {
 		return fmt.Errorf("memory: %s: %w", op, err)
+	}
+	return s.lock(ctx, op, id)
+}
+
+// lock checks ctx and that s is open; on success s.mu is held.
+func (s *Store) lock(ctx context.Context, op, id string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: %s %q: %w", op, id, err)
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -252,7 +257,7 @@ func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, e
 	if err := s.cfg.CheckChange(id, c); err != nil {
 		return 0, fmt.Errorf("memory: apply %q: %w", id, err)
 	}
-	if err := s.begin(ctx, "apply", id); err != nil {
+	if err := s.lock(ctx, "apply", id); err != nil { // CheckChange checked the id
 		return 0, err
 	}
 	defer s.mu.Unlock()
