@@ -154,8 +154,10 @@ func (s *Store) take() []*write {
 		return nil
 	}
 	n := min(len(s.queue), maxBatch)
-	batch := slices.Clone(s.queue[:n])
-	s.queue = slices.Delete(s.queue, 0, n)
+	// The batch keeps the front of the queue's array; capped, so that the
+	// queue's later appends go past it.
+	batch := s.queue[:n:n]
+	s.queue = s.queue[n:]
 	s.sending++
 	return batch
 }
