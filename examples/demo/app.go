@@ -166,15 +166,8 @@ func (a *app) servePage(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "open", id, err)
 		return
 	}
-	var c Page
-	err = s.Render(r.Context(), func(p Page, _ socket.Changed) error { c = p; return nil })
-	if err != nil {
-		a.recover(w, id, err)
-		return
-	}
-	v, err := a.view(r.Context(), id, c)
-	if err != nil {
-		a.fail(w, "load", id, err)
+	v, ok := a.cycle(r.Context(), w, id, func(render renderFunc) error { return s.Render(r.Context(), render) })
+	if !ok {
 		return
 	}
 	v.Restored = s.Restored()
@@ -210,14 +203,8 @@ func (a *app) serveEvent(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unknown event", http.StatusBadRequest)
 		return
 	}
-	var c Page
-	if err := s.Event(r.Context(), handle, func(p Page, _ socket.Changed) error { c = p; return nil }); err != nil {
-		a.recover(w, id, err)
-		return
-	}
-	v, err := a.view(r.Context(), id, c)
-	if err != nil {
-		a.fail(w, "load", id, err)
+	v, ok := a.cycle(r.Context(), w, id, func(render renderFunc) error { return s.Event(r.Context(), handle, render) })
+	if !ok {
 		return
 	}
 	var live, photos bytes.Buffer
@@ -251,6 +238,25 @@ func (a *app) handler(s *socket.Socket[Page], event, value string) (func() error
 		return func() error { return s.Assign(photosField.Set(makePhotos(photosPer))) }, true
 	}
 	return nil, false
+}
+
+// renderFunc is what a render cycle calls with the context it renders.
+type renderFunc = func(Page, socket.Changed) error
+
+// cycle runs one render cycle through run and returns the template data for
+// the context it rendered. When it returns false it has answered w.
+func (a *app) cycle(ctx context.Context, w http.ResponseWriter, id string, run func(renderFunc) error) (view, bool) {
+	var c Page
+	if err := run(func(p Page, _ socket.Changed) error { c = p; return nil }); err != nil {
+		a.recover(w, id, err)
+		return view{}, false
+	}
+	v, err := a.view(ctx, id, c)
+	if err != nil {
+		a.fail(w, "load", id, err)
+		return view{}, false
+	}
+	return v, true
 }
 
 // view builds the template data: the rendered context plus what the store
