@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/livectx/livectx/boltstore"
+	"github.com/livectx/livectx/internal/allocs"
 	"github.com/livectx/livectx/internal/redistest"
 	"github.com/livectx/livectx/internal/testbackends"
 	"github.com/livectx/livectx/redisstore"
@@ -174,16 +174,6 @@ var hostileValues = []struct {
 	{"an empty value", nil},
 }
 
-// allocatedDuring returns the bytes allocated while f ran (the whole
-// process's, so keep other work out of the way).
-func allocatedDuring(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 func TestHostileRecords(t *testing.T) {
 	key := make([]byte, sealed.KeySize)
 	crand.Read(key)
@@ -284,7 +274,7 @@ func hostileRecord(t *testing.T, p plantable, wrap func(store.ContextStore) stor
 
 	m = socket.NewManager[hostileCtx](socket.WithStore(wrap(p.current())))
 	var err error
-	if alloc := allocatedDuring(func() { _, err = m.Open(ctx, "victim", initial) }); alloc > 64<<20 {
+	if alloc := allocs.During(func() { _, err = m.Open(ctx, "victim", initial) }); alloc > 64<<20 {
 		t.Errorf("opening the damaged record allocated %d MiB", alloc>>20)
 	}
 	var ce *store.CorruptError

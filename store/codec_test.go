@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/livectx/livectx/internal/allocs"
 	"github.com/livectx/livectx/store"
 )
 
@@ -329,15 +330,6 @@ func TestMarshalRefusesWhatUnmarshalWouldRefuse(t *testing.T) {
 	}
 }
 
-// allocated returns the bytes that f allocates on the heap.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 // TestPlainMsgpackAllocatesByDeclaredLength shows what the check prevents:
 // msgpack.Unmarshal sizes a []any by the count an array declares, so five
 // bytes declaring 6.3 million elements cost 100 MB. 100 MB is bounded and
@@ -352,8 +344,8 @@ func TestPlainMsgpackAllocatesByDeclaredLength(t *testing.T) {
 
 	b := []byte{0xdd, 0x00, 0x60, 0x00, 0x00} // array32 of 6,291,456 elements, none present
 	var plain, safe any
-	plainAlloc := allocated(func() { _ = msgpack.Unmarshal(b, &plain) })
-	safeAlloc := allocated(func() { assertCorrupt(t, store.Unmarshal("rec", "f", b, &safe), "rec", "f") })
+	plainAlloc := allocs.During(func() { _ = msgpack.Unmarshal(b, &plain) })
+	safeAlloc := allocs.During(func() { assertCorrupt(t, store.Unmarshal("rec", "f", b, &safe), "rec", "f") })
 	runtime.GC()
 	t.Logf("5 hostile bytes: msgpack.Unmarshal allocated %d bytes, store.Unmarshal %d", plainAlloc, safeAlloc)
 	if plainAlloc < 100e6 {
@@ -429,7 +421,7 @@ func TestUnmarshalAllocatesInProportion(t *testing.T) {
 				_ = store.Unmarshal("rec", "f", tc.b, fresh()) // warm the type caches
 				v := fresh()
 				var err error
-				n := allocated(func() { err = store.Unmarshal("rec", "f", tc.b, v) })
+				n := allocs.During(func() { err = store.Unmarshal("rec", "f", tc.b, v) })
 				t.Logf("into %T: %d bytes for %d (%.1f per byte), error %v", v, n, len(tc.b), float64(n)/float64(len(tc.b)), err)
 				if limit := uint64(allocPerByte*len(tc.b) + allocBase); n > limit {
 					t.Errorf("into %T: allocated %d bytes for %d, bound %d", v, n, len(tc.b), limit)
@@ -472,7 +464,7 @@ func FuzzUnmarshal(f *testing.F) {
 		var decoded any
 		for _, v := range []any{&decoded, new(small)} {
 			var err error
-			n := allocated(func() { err = store.Unmarshal("fuzz", "f", b, v) })
+			n := allocs.During(func() { err = store.Unmarshal("fuzz", "f", b, v) })
 			if limit := uint64(allocPerByte*len(b) + allocBase); n > limit {
 				t.Fatalf("into %T: allocated %d bytes for %d input bytes, bound %d", v, n, len(b), limit)
 			}
