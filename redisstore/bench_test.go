@@ -42,10 +42,9 @@ func (c countingConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// benchClient returns a client on LIVECTX_REDIS_ADDR with counters of the
-// bytes it sends and receives.
-func benchClient(b *testing.B) (c *redis.Client, out, in *atomic.Int64) {
-	addr := redistest.Server(b).Options().Addr // skips or fails as the tests do
+// benchClient returns a client on addr with counters of the bytes it sends
+// and receives.
+func benchClient(b *testing.B, addr string) (c *redis.Client, out, in *atomic.Int64) {
 	out, in = new(atomic.Int64), new(atomic.Int64)
 	c = redis.NewClient(&redis.Options{
 		Addr:     addr,
@@ -128,7 +127,7 @@ return 1`)
 
 // BenchmarkApply writes one 1 KiB field of one record per goroutine.
 func BenchmarkApply(b *testing.B) {
-	c, out, in := benchClient(b)
+	c, out, in := benchClient(b, redistest.Server(b).Options().Addr) // skips or fails as the tests do
 	ctx := context.Background()
 	s := newStore(b, c, store.WithTTL(benchTTL))
 	prefix := redistest.Prefix(b, c)
@@ -167,9 +166,54 @@ func BenchmarkApply(b *testing.B) {
 	}
 }
 
+// BenchmarkApplyScriptCache writes one 1 KiB field from one goroutine on a
+// server of its own, beside the raw commands, first with apply.lua the only
+// script the server caches, then with 20,000 others cached: every script
+// call's cost grows with the server's Lua heap, which other applications'
+// scripts on a shared server make larger.
+func BenchmarkApplyScriptCache(b *testing.B) {
+	srv := startOwnServer(b)
+	c, out, in := benchClient(b, srv.addr)
+	ctx := context.Background()
+	s := newStore(b, c, store.WithTTL(benchTTL))
+	value := bytes.Repeat([]byte("v"), 1024)
+	loaded := 0
+	for _, others := range []int{0, 20000} {
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for ; loaded < others; loaded++ {
+				p.ScriptLoad(ctx, fmt.Sprint("return ", loaded))
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("other-scripts=%d/impl=livectx", others), func(b *testing.B) {
+			wire(b, c, out, in, func() {
+				runGoroutines(b, 1, func(int) error {
+					_, err := s.Apply(ctx, "apply", store.Change{Set: map[string][]byte{"field": value}})
+					return err
+				})
+			})
+		})
+		b.Run(fmt.Sprintf("other-scripts=%d/impl=raw", others), func(b *testing.B) {
+			wire(b, c, out, in, func() {
+				runGoroutines(b, 1, func(int) error {
+					_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+						p.HSet(ctx, "raw", "field", value)
+						p.PExpire(ctx, "raw", benchTTL)
+						return nil
+					})
+					return err
+				})
+			})
+		})
+	}
+}
+
 // BenchmarkLoad reads a record of 20 fields of 1 KiB each.
 func BenchmarkLoad(b *testing.B) {
-	c, out, in := benchClient(b)
+	c, out, in := benchClient(b, redistest.Server(b).Options().Addr) // skips or fails as the tests do
 	ctx := context.Background()
 	s := newStore(b, c, store.WithTTL(benchTTL))
 	prefix := redistest.Prefix(b, c)

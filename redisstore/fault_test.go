@@ -24,41 +24,43 @@ import (
 	"github.com/livectx/livectx/store"
 )
 
-// faultServer is a redis-server process of a test's own, persisting every
-// write to its append-only file before it replies.
-type faultServer struct {
-	t    *testing.T
+// ownServer is a redis-server process of a test's own, started with its
+// args after the port, address, directory and logfile: the kill and restart
+// test asks for an append-only file synced before every reply.
+type ownServer struct {
+	tb   testing.TB
 	dir  string
 	addr string
+	args []string
 	cmd  *exec.Cmd
 }
 
-// startFaultServer starts a redis-server on a free loopback port. It skips
-// t unless LIVECTX_REDIS_FAULTS=1.
-func startFaultServer(t *testing.T) *faultServer {
-	t.Helper()
+// startOwnServer starts a redis-server on a free loopback port, killed when
+// tb ends. It skips tb unless LIVECTX_REDIS_FAULTS=1.
+func startOwnServer(tb testing.TB, args ...string) *ownServer {
+	tb.Helper()
 	if os.Getenv(redistest.EnvFaults) != "1" {
-		t.Skipf("%s is not 1: the fault tests start redis-server processes of their own", redistest.EnvFaults)
+		tb.Skipf("%s is not 1: this test starts redis-server processes of its own", redistest.EnvFaults)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := &faultServer{t: t, dir: t.TempDir(), addr: addr}
+	s := &ownServer{tb: tb, dir: tb.TempDir(), addr: addr, args: args}
 	s.start()
-	t.Cleanup(s.kill)
+	tb.Cleanup(s.kill)
 	return s
 }
 
-func (s *faultServer) start() {
-	s.t.Helper()
+func (s *ownServer) start() {
+	s.tb.Helper()
 	_, port, _ := net.SplitHostPort(s.addr)
-	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--logfile", "redis.log")
+	s.cmd = exec.Command("redis-server", append([]string{"--port", port, "--bind", "127.0.0.1",
+		"--dir", s.dir, "--save", "", "--logfile", "redis.log"}, s.args...)...)
 	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("starting redis-server: %v", err)
+		s.tb.Fatalf("starting redis-server: %v", err)
 	}
 	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1})
 	defer c.Close()
@@ -68,11 +70,11 @@ func (s *faultServer) start() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.t.Fatalf("redis-server on %s never answered", s.addr)
+	s.tb.Fatalf("redis-server on %s never answered", s.addr)
 }
 
 // kill kills the server with SIGKILL: no shutdown, no final save.
-func (s *faultServer) kill() {
+func (s *ownServer) kill() {
 	if s.cmd != nil {
 		s.cmd.Process.Kill()
 		s.cmd.Wait()
@@ -88,7 +90,7 @@ type writeLog struct {
 }
 
 func TestServerKilledAndRestartedLosesNoAcknowledgedWrite(t *testing.T) {
-	srv := startFaultServer(t)
+	srv := startOwnServer(t, "--appendonly", "yes", "--appendfsync", "always")
 	c := redis.NewClient(&redis.Options{Addr: srv.addr, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { c.Close() })
 	s := newStore(t, c)
@@ -245,7 +247,7 @@ func (p *proxy) Close() {
 }
 
 func TestConnectionsCutMidWriteLeaveRecordsWhole(t *testing.T) {
-	srv := startFaultServer(t)
+	srv := startOwnServer(t)
 	direct := redis.NewClient(&redis.Options{Addr: srv.addr})
 	t.Cleanup(func() { direct.Close() })
 	prefix := redistest.Prefix(t, direct)

@@ -298,7 +298,7 @@ func TestApplySurvivesScriptCacheLoss(t *testing.T) {
 		check(t, c)
 	})
 	t.Run("on a server of its own", func(t *testing.T) {
-		srv := startFaultServer(t)
+		srv := startOwnServer(t)
 		c := redis.NewClient(&redis.Options{Addr: srv.addr})
 		t.Cleanup(func() { c.Close() })
 		check(t, c)
