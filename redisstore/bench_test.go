@@ -18,8 +18,10 @@ import (
 	"github.com/livectx/livectx/store"
 )
 
-// The benchmarks run on LIVECTX_REDIS_ADDR, the store side by side with the
-// raw go-redis commands doing the same work without versioning:
+// The benchmarks run on LIVECTX_REDIS_ADDR (BenchmarkApplyScriptCache on a
+// redis-server of its own, when LIVECTX_REDIS_FAULTS=1), the store side by
+// side with the raw go-redis commands doing the same work without
+// versioning:
 //
 //	go test ./redisstore -run '^$' -bench . -benchmem -count 6 > bench.txt
 //	benchstat -col /impl bench.txt
