@@ -34,6 +34,23 @@
 // trip: each stays its own script, atomic on its own. The client's hooks see
 // such a pipeline under the context of the write that started it.
 //
+// # Durability
+//
+// A write is acknowledged once the server has run it; what survives a crash
+// is the server's persistence (an append-only file with appendfsync always
+// keeps every acknowledged write). Through Sentinel, go-redis's failover
+// client follows a promoted replica by itself; Redis replicates
+// asynchronously, so a write the old master acknowledged but had not copied
+// is lost in a failover.
+//
+// # Script cache
+//
+// Every script call costs the server in proportion to its Lua heap, which
+// grows with every distinct script cached. On a server where other
+// applications cache thousands of scripts (EVAL of generated code), Apply
+// costs more than on a server of its own: watch number_of_cached_scripts in
+// INFO memory.
+//
 // # Expiry
 //
 // Records expire on the server: Apply and Touch set PEXPIRE to the TTL (or
