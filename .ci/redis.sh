@@ -3,7 +3,7 @@
 #
 #   a standalone server on 127.0.0.1:6390 (AOF on)   -> LIVECTX_REDIS_ADDR
 #   a 3-master cluster on 127.0.0.1:7001-7003         -> LIVECTX_REDIS_CLUSTER
-#   LIVECTX_REDIS_FAULTS=1: the fault tests start redis-server processes of their own
+#   LIVECTX_REDIS_FAULTS=1: tests start redis-server processes of their own (faults, Sentinel)
 #
 # It works under set -euo pipefail. It defines livectx_redis_down, which stops what this script started and
 # removes its files; call it from a trap. It never touches other servers

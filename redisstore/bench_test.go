@@ -174,8 +174,8 @@ func BenchmarkApply(b *testing.B) {
 // call's cost grows with the server's Lua heap, which other applications'
 // scripts on a shared server make larger.
 func BenchmarkApplyScriptCache(b *testing.B) {
-	srv := startOwnServer(b)
-	c, out, in := benchClient(b, srv.addr)
+	srv := redistest.StartProcess(b)
+	c, out, in := benchClient(b, srv.Addr)
 	ctx := context.Background()
 	s := newStore(b, c, store.WithTTL(benchTTL))
 	value := bytes.Repeat([]byte("v"), 1024)

@@ -8,8 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -24,64 +22,6 @@ import (
 	"github.com/livectx/livectx/store"
 )
 
-// ownServer is a redis-server process of a test's own, started with its
-// args after the port, address, directory and logfile: the kill and restart
-// test asks for an append-only file synced before every reply.
-type ownServer struct {
-	tb   testing.TB
-	dir  string
-	addr string
-	args []string
-	cmd  *exec.Cmd
-}
-
-// startOwnServer starts a redis-server on a free loopback port, killed when
-// tb ends. It skips tb unless LIVECTX_REDIS_FAULTS=1.
-func startOwnServer(tb testing.TB, args ...string) *ownServer {
-	tb.Helper()
-	if os.Getenv(redistest.EnvFaults) != "1" {
-		tb.Skipf("%s is not 1: this test starts redis-server processes of its own", redistest.EnvFaults)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &ownServer{tb: tb, dir: tb.TempDir(), addr: addr, args: args}
-	s.start()
-	tb.Cleanup(s.kill)
-	return s
-}
-
-func (s *ownServer) start() {
-	s.tb.Helper()
-	_, port, _ := net.SplitHostPort(s.addr)
-	s.cmd = exec.Command("redis-server", append([]string{"--port", port, "--bind", "127.0.0.1",
-		"--dir", s.dir, "--save", "", "--logfile", "redis.log"}, s.args...)...)
-	if err := s.cmd.Start(); err != nil {
-		s.tb.Fatalf("starting redis-server: %v", err)
-	}
-	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1})
-	defer c.Close()
-	for range 100 {
-		if c.Ping(context.Background()).Err() == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.tb.Fatalf("redis-server on %s never answered", s.addr)
-}
-
-// kill kills the server with SIGKILL: no shutdown, no final save.
-func (s *ownServer) kill() {
-	if s.cmd != nil {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-		s.cmd = nil
-	}
-}
-
 // writeLog is what one writer saw: the version and value of its last
 // acknowledged write.
 type writeLog struct {
@@ -90,8 +30,8 @@ type writeLog struct {
 }
 
 func TestServerKilledAndRestartedLosesNoAcknowledgedWrite(t *testing.T) {
-	srv := startOwnServer(t, "--appendonly", "yes", "--appendfsync", "always")
-	c := redis.NewClient(&redis.Options{Addr: srv.addr, DialTimeout: 200 * time.Millisecond})
+	srv := redistest.StartProcess(t, "--appendonly", "yes", "--appendfsync", "always")
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { c.Close() })
 	s := newStore(t, c)
 
@@ -141,13 +81,13 @@ func TestServerKilledAndRestartedLosesNoAcknowledgedWrite(t *testing.T) {
 			final[w] = last
 		})
 	}
-	waitFor(t, "writes before the kill", func() bool { return count(0, func(l writeLog) int { return l.acked }) >= 400 })
+	redistest.WaitFor(t, "writes before the kill", func() bool { return count(0, func(l writeLog) int { return l.acked }) >= 400 })
 	phase.Store(1)
-	srv.kill()
-	waitFor(t, "failed writes while the server is down", func() bool { return count(1, func(l writeLog) int { return l.failed }) >= writers })
-	srv.start()
+	srv.Kill()
+	redistest.WaitFor(t, "failed writes while the server is down", func() bool { return count(1, func(l writeLog) int { return l.failed }) >= writers })
+	srv.Restart()
 	phase.Store(2)
-	waitFor(t, "writes after the restart", func() bool {
+	redistest.WaitFor(t, "writes after the restart", func() bool {
 		return count(2, func(l writeLog) int { return min(l.acked, 20) }) == 20*writers
 	})
 	stop.Store(true)
@@ -170,18 +110,6 @@ func TestServerKilledAndRestartedLosesNoAcknowledgedWrite(t *testing.T) {
 	t.Logf("acknowledged %d writes before the kill, %d failed while down, %d acknowledged after the restart",
 		count(0, func(l writeLog) int { return l.acked }), count(1, func(l writeLog) int { return l.failed }),
 		count(2, func(l writeLog) int { return l.acked }))
-}
-
-// waitFor polls cond until it holds, failing t after 30 seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // proxy is a TCP proxy to upstream that cuts each connection after a
@@ -247,11 +175,11 @@ func (p *proxy) Close() {
 }
 
 func TestConnectionsCutMidWriteLeaveRecordsWhole(t *testing.T) {
-	srv := startOwnServer(t)
-	direct := redis.NewClient(&redis.Options{Addr: srv.addr})
+	srv := redistest.StartProcess(t)
+	direct := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { direct.Close() })
 	prefix := redistest.Prefix(t, direct)
-	p := startProxy(t, srv.addr)
+	p := startProxy(t, srv.Addr)
 	t.Cleanup(p.Close)
 	viaProxy := redis.NewClient(&redis.Options{Addr: p.l.Addr().String(), MaxRetries: 2})
 	t.Cleanup(func() { viaProxy.Close() })
@@ -317,7 +245,7 @@ func TestConnectionsCutMidWriteLeaveRecordsWhole(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "cuts and writes", func() bool { return p.cuts.Load() >= 50 && acked.Load() >= 200 })
+	redistest.WaitFor(t, "cuts and writes", func() bool { return p.cuts.Load() >= 50 && acked.Load() >= 200 })
 	stop.Store(true)
 	wg.Wait()
 	for w := range writers {
@@ -420,7 +348,7 @@ func TestPoolExhaustionReturnsAnError(t *testing.T) {
 	// Hold the only connection in a blocking pop.
 	held := make(chan error, 1)
 	go func() { held <- c.BLPop(context.Background(), 0, "hold").Err() }()
-	waitFor(t, "the blocking pop to hold the connection", func() bool { return c.PoolStats().TotalConns == 1 && c.PoolStats().IdleConns == 0 })
+	redistest.WaitFor(t, "the blocking pop to hold the connection", func() bool { return c.PoolStats().TotalConns == 1 && c.PoolStats().IdleConns == 0 })
 
 	done := make(chan error, 1)
 	go func() { _, err := s.Apply(context.Background(), "a", store.Change{}); done <- err }()

@@ -298,8 +298,8 @@ func TestApplySurvivesScriptCacheLoss(t *testing.T) {
 		check(t, c)
 	})
 	t.Run("on a server of its own", func(t *testing.T) {
-		srv := startOwnServer(t)
-		c := redis.NewClient(&redis.Options{Addr: srv.addr})
+		srv := redistest.StartProcess(t)
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 		t.Cleanup(func() { c.Close() })
 		check(t, c)
 	})

@@ -6,12 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,48 +56,14 @@ func TestOpenARealRedisCluster(t *testing.T) {
 	openAndRoundTrip(t, "redis+cluster://"+addrs+"?prefix="+uniquePrefix())
 }
 
-// freePort returns a port nothing listens on at the moment.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startRedis runs redis-server with args until the end of the test; kill
-// kills it sooner.
-func startRedis(t *testing.T, args ...string) (kill func()) {
-	t.Helper()
-	cmd := exec.Command("redis-server", args...)
-	cmd.Dir = t.TempDir()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	kill = func() {
-		once.Do(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-		})
-	}
-	t.Cleanup(kill)
-	return kill
-}
-
 // startSentinel starts a Sentinel monitoring, as "lctx" with a quorum of
 // one, the master on port master; it considers the master down after
-// downAfter. It returns the Sentinel's port once the Sentinel names that
+// downAfter. It returns the Sentinel's address once the Sentinel names that
 // master.
-func startSentinel(t *testing.T, master int, downAfter time.Duration) int {
+func startSentinel(t *testing.T, master int, downAfter time.Duration) string {
 	t.Helper()
-	port := freePort(t)
 	conf := filepath.Join(t.TempDir(), "sentinel.conf")
 	err := os.WriteFile(conf, []byte(strings.Join([]string{
-		fmt.Sprintf("port %d", port),
-		"bind 127.0.0.1",
 		fmt.Sprintf("sentinel monitor lctx 127.0.0.1 %d 1", master),
 		fmt.Sprintf("sentinel down-after-milliseconds lctx %d", downAfter.Milliseconds()),
 		"sentinel failover-timeout lctx 5000",
@@ -108,44 +71,25 @@ func startSentinel(t *testing.T, master int, downAfter time.Duration) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startRedis(t, conf, "--sentinel")
-	sc := redis.NewSentinelClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	sentinel := redistest.StartProcess(t, conf, "--sentinel")
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.Addr})
 	defer sc.Close()
-	waitUntil(t, "the Sentinel names the master", func() bool {
+	redistest.WaitFor(t, "the Sentinel names the master", func() bool {
 		got, err := sc.GetMasterAddrByName(context.Background(), "lctx").Result()
 		return err == nil && len(got) == 2 && got[1] == fmt.Sprint(master)
 	})
-	return port
-}
-
-// waitUntil polls cond for up to 30 s: servers starting up, or Sentinel
-// failing over, run on their own clocks.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 30 s, still not: %s", what)
-		}
-	}
-}
-
-func skipWithoutRedisServer(t *testing.T) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server is not installed: no Sentinel to open")
-	}
+	return sentinel.Addr
 }
 
 func TestOpenThroughSentinel(t *testing.T) {
-	skipWithoutRedisServer(t)
-	master := freePort(t)
-	startRedis(t, "--port", fmt.Sprint(master), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	sentinel := startSentinel(t, master, time.Minute)
-	openAndRoundTrip(t, fmt.Sprintf("redis+sentinel://127.0.0.1:%d/1?master=lctx&prefix=s:&ttl=1m", sentinel))
+	master := redistest.StartProcess(t)
+	sentinel := startSentinel(t, master.Port, time.Minute)
+	openAndRoundTrip(t, "redis+sentinel://"+sentinel+"/1?master=lctx&prefix=s:&ttl=1m")
 
 	// The record is on the master, in database 1.
-	mc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", master), DB: 1})
+	mc := redis.NewClient(&redis.Options{Addr: master.Addr, DB: 1})
 	defer mc.Close()
-	s, err := Open(context.Background(), fmt.Sprintf("redis+sentinel://127.0.0.1:%d/1?master=lctx&prefix=s:", sentinel))
+	s, err := Open(context.Background(), "redis+sentinel://"+sentinel+"/1?master=lctx&prefix=s:")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,23 +109,19 @@ func TestOpenThroughSentinel(t *testing.T) {
 // asynchronously, so a write the master acknowledged but never copied may
 // be lost in a failover; the test asserts only what replication promises.
 func TestStoreFollowsASentinelFailover(t *testing.T) {
-	skipWithoutRedisServer(t)
 	ctx := context.Background()
-	master, replica := freePort(t), freePort(t)
-	killMaster := startRedis(t, "--port", fmt.Sprint(master), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--repl-diskless-sync-delay", "0")
-	startRedis(t, "--port", fmt.Sprint(replica), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--replicaof", "127.0.0.1", fmt.Sprint(master))
-	mc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", master)})
+	master := redistest.StartProcess(t, "--repl-diskless-sync-delay", "0")
+	replica := redistest.StartProcess(t, "--replicaof", "127.0.0.1", fmt.Sprint(master.Port))
+	mc := redis.NewClient(&redis.Options{Addr: master.Addr})
 	defer mc.Close()
-	rc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", replica)})
+	rc := redis.NewClient(&redis.Options{Addr: replica.Addr})
 	defer rc.Close()
-	waitUntil(t, "the replica is in sync", func() bool {
+	redistest.WaitFor(t, "the replica is in sync", func() bool {
 		info, err := rc.Info(ctx, "replication").Result()
 		return err == nil && strings.Contains(info, "master_link_status:up")
 	})
-	sentinel := startSentinel(t, master, 500*time.Millisecond)
-	s, err := Open(ctx, fmt.Sprintf("redis+sentinel://127.0.0.1:%d?master=lctx&prefix=f:", sentinel))
+	sentinel := startSentinel(t, master.Port, 500*time.Millisecond)
+	s, err := Open(ctx, "redis+sentinel://"+sentinel+"?master=lctx&prefix=f:")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,10 +136,10 @@ func TestStoreFollowsASentinelFailover(t *testing.T) {
 	if n, err := mc.Wait(ctx, 1, 5*time.Second).Result(); err != nil || n != 1 {
 		t.Fatalf("WAIT: %d replicas acknowledged, %v; want 1", n, err)
 	}
-	killMaster()
+	master.Kill()
 
 	failed := 0
-	waitUntil(t, "a write reaches the promoted replica", func() bool {
+	redistest.WaitFor(t, "a write reaches the promoted replica", func() bool {
 		wctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		_, err := s.Apply(wctx, "after", store.Change{Set: map[string][]byte{"i": {1}}})

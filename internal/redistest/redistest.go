@@ -1,6 +1,7 @@
 // Package redistest gives livectx's tests the Redis servers they run
-// against: a miniredis per test, and the real server and cluster that
-// LIVECTX_REDIS_ADDR and LIVECTX_REDIS_CLUSTER name (.ci/run starts both).
+// against: a miniredis per test, the real server and cluster that
+// LIVECTX_REDIS_ADDR and LIVECTX_REDIS_CLUSTER name (.ci/run starts both),
+// and redis-server processes of a test's own when LIVECTX_REDIS_FAULTS=1.
 // Tests get a prefix of their own and every key under it is deleted when
 // they end; nothing else on a shared server is touched.
 package redistest
@@ -22,7 +23,7 @@ import (
 const (
 	EnvAddr    = "LIVECTX_REDIS_ADDR"    // host:port of a standalone server
 	EnvCluster = "LIVECTX_REDIS_CLUSTER" // comma-separated addresses of a cluster
-	EnvFaults  = "LIVECTX_REDIS_FAULTS"  // "1": tests may start redis-server processes
+	EnvFaults  = "LIVECTX_REDIS_FAULTS"  // "1": tests start redis-server processes of their own
 )
 
 // Target is a Redis the tests can run against.
