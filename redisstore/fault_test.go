@@ -31,7 +31,7 @@ type writeLog struct {
 
 func TestServerKilledAndRestartedLosesNoAcknowledgedWrite(t *testing.T) {
 	srv := redistest.StartProcess(t, "--appendonly", "yes", "--appendfsync", "always")
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr, DialTimeout: 200 * time.Millisecond})
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { c.Close() })
 	s := newStore(t, c)
 
@@ -176,10 +176,10 @@ func (p *proxy) Close() {
 
 func TestConnectionsCutMidWriteLeaveRecordsWhole(t *testing.T) {
 	srv := redistest.StartProcess(t)
-	direct := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	direct := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { direct.Close() })
 	prefix := redistest.Prefix(t, direct)
-	p := startProxy(t, srv.Addr)
+	p := startProxy(t, srv.Addr())
 	t.Cleanup(p.Close)
 	viaProxy := redis.NewClient(&redis.Options{Addr: p.l.Addr().String(), MaxRetries: 2})
 	t.Cleanup(func() { viaProxy.Close() })

@@ -45,8 +45,8 @@
 //
 // # Script cache
 //
-// Every script call costs the server in proportion to its Lua heap, which
-// grows with every distinct script cached. On a server where other
+// Every script call costs the server more as its Lua heap grows, and the
+// heap grows with every distinct script cached. On a server where other
 // applications cache thousands of scripts (EVAL of generated code), Apply
 // costs more than on a server of its own: watch number_of_cached_scripts in
 // INFO memory.

@@ -299,7 +299,7 @@ func TestApplySurvivesScriptCacheLoss(t *testing.T) {
 	})
 	t.Run("on a server of its own", func(t *testing.T) {
 		srv := redistest.StartProcess(t)
-		c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 		t.Cleanup(func() { c.Close() })
 		check(t, c)
 	})

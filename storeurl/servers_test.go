@@ -72,13 +72,13 @@ func startSentinel(t *testing.T, master int, downAfter time.Duration) string {
 		t.Fatal(err)
 	}
 	sentinel := redistest.StartProcess(t, conf, "--sentinel")
-	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.Addr})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.Addr()})
 	defer sc.Close()
 	redistest.WaitFor(t, "the Sentinel names the master", func() bool {
 		got, err := sc.GetMasterAddrByName(context.Background(), "lctx").Result()
 		return err == nil && len(got) == 2 && got[1] == fmt.Sprint(master)
 	})
-	return sentinel.Addr
+	return sentinel.Addr()
 }
 
 func TestOpenThroughSentinel(t *testing.T) {
@@ -87,7 +87,7 @@ func TestOpenThroughSentinel(t *testing.T) {
 	openAndRoundTrip(t, "redis+sentinel://"+sentinel+"/1?master=lctx&prefix=s:&ttl=1m")
 
 	// The record is on the master, in database 1.
-	mc := redis.NewClient(&redis.Options{Addr: master.Addr, DB: 1})
+	mc := redis.NewClient(&redis.Options{Addr: master.Addr(), DB: 1})
 	defer mc.Close()
 	s, err := Open(context.Background(), "redis+sentinel://"+sentinel+"/1?master=lctx&prefix=s:")
 	if err != nil {
@@ -112,9 +112,9 @@ func TestStoreFollowsASentinelFailover(t *testing.T) {
 	ctx := context.Background()
 	master := redistest.StartProcess(t, "--repl-diskless-sync-delay", "0")
 	replica := redistest.StartProcess(t, "--replicaof", "127.0.0.1", fmt.Sprint(master.Port))
-	mc := redis.NewClient(&redis.Options{Addr: master.Addr})
+	mc := redis.NewClient(&redis.Options{Addr: master.Addr()})
 	defer mc.Close()
-	rc := redis.NewClient(&redis.Options{Addr: replica.Addr})
+	rc := redis.NewClient(&redis.Options{Addr: replica.Addr()})
 	defer rc.Close()
 	redistest.WaitFor(t, "the replica is in sync", func() bool {
 		info, err := rc.Info(ctx, "replication").Result()

@@ -16,8 +16,7 @@ import (
 // Process is a redis-server a test starts for itself on a free loopback
 // port. It is killed when the test ends.
 type Process struct {
-	Addr string // 127.0.0.1:Port
-	Port int
+	Port int // on 127.0.0.1
 	tb   testing.TB
 	dir  string
 	args []string
@@ -39,7 +38,7 @@ func StartProcess(tb testing.TB, args ...string) *Process {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	p := &Process{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, tb: tb, dir: tb.TempDir(), args: args}
+	p := &Process{Port: port, tb: tb, dir: tb.TempDir(), args: args}
 	p.Restart()
 	tb.Cleanup(p.Kill)
 	return p
@@ -55,16 +54,13 @@ func (p *Process) Restart() {
 	if err := p.cmd.Start(); err != nil {
 		p.tb.Fatalf("starting redis-server: %v", err)
 	}
-	c := redis.NewClient(&redis.Options{Addr: p.Addr, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1})
 	defer c.Close()
-	for range 100 {
-		if c.Ping(context.Background()).Err() == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	p.tb.Fatalf("redis-server on %s never answered", p.Addr)
+	WaitFor(p.tb, "redis-server on "+p.Addr()+" to answer", func() bool { return c.Ping(context.Background()).Err() == nil })
 }
+
+// Addr is the server's host:port.
+func (p *Process) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)) }
 
 // Kill kills the server with SIGKILL: no shutdown, no final save. Killing
 // a killed server does nothing.
