@@ -8,8 +8,9 @@
 //     context as the author's struct T, with Assign, TempAssign and the
 //     render cycle, and persists it through a store. Start here.
 //   - store: the ContextStore contract that every backend keeps, its errors,
-//     the options every backend shares (TTL, size caps, clock) and the
-//     bounded msgpack codec that every read of stored bytes goes through.
+//     the options every backend shares (TTL, size caps, clock).
+//   - codec: the canonical, bounded msgpack encoding of context fields
+//     that every read of stored bytes goes through.
 //   - memory: the default store, in this process's memory.
 //   - boltstore: a store in one bbolt file, which survives restarts.
 //   - redisstore: a store in Redis (standalone, Sentinel or Cluster), shared

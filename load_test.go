@@ -27,6 +27,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/livectx/livectx/boltstore"
+	"github.com/livectx/livectx/codec"
 	"github.com/livectx/livectx/internal/redistest"
 	"github.com/livectx/livectx/internal/testbackends"
 	"github.com/livectx/livectx/memory"
@@ -58,7 +59,7 @@ var (
 func encodeLoad(t testing.TB, c loadCtx) map[string][]byte {
 	out := map[string][]byte{}
 	for name, v := range map[string]any{"count": c.Count, "items": c.Items, "tags": c.Tags, "flash": c.Flash} {
-		b, err := store.Marshal(v)
+		b, err := codec.Marshal(v)
 		if err != nil {
 			t.Errorf("encode %s: %v", name, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/livectx/livectx/codec"
 	"github.com/livectx/livectx/store"
 )
 
@@ -160,7 +161,7 @@ func (s *Socket[T]) TempAssign(as ...Assignment) error {
 	for i, r := range rs {
 		t := &temp{value: deepCopy(r.value), set: r.set}
 		if r.field.stored {
-			if t.enc, err = store.Marshal(t.value); err != nil {
+			if t.enc, err = codec.Marshal(t.value); err != nil {
 				return fmt.Errorf("socket: temp assign %q: encode field %q: %w", s.id, r.name, err)
 			}
 		}
@@ -361,7 +362,7 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 // the field's address, which, unlike its value, fits in an interface
 // without a copy.
 func (s *Socket[T]) encode(i int) ([]byte, error) {
-	return store.Marshal(s.rv.Field(i).Addr().Interface())
+	return codec.Marshal(s.rv.Field(i).Addr().Interface())
 }
 
 // clearMarks forgets the assigned and pending fields.
@@ -436,7 +437,7 @@ func (s *Socket[T]) restore(rec store.Record) error {
 		// is the stored one whatever the field held.
 		fv := s.rv.Field(i)
 		fv.SetZero()
-		if err := store.Unmarshal(s.id, name, b, fv.Addr().Interface()); err != nil {
+		if err := codec.Unmarshal(s.id, name, b, fv.Addr().Interface()); err != nil {
 			return err
 		}
 		s.stored[i] = b

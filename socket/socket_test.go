@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livectx/livectx/codec"
 	"github.com/livectx/livectx/memory"
 	"github.com/livectx/livectx/socket"
 	"github.com/livectx/livectx/socket/sockettest"
@@ -110,7 +111,55 @@ func TestRenderWithoutARenderFuncStillWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got int
-	if err := store.Unmarshal("nil-render", "n", rec.Fields["n"], &got); err != nil || got != 7 {
+	if err := codec.Unmarshal("nil-render", "n", rec.Fields["n"], &got); err != nil || got != 7 {
 		t.Fatalf("stored n = %d, %v; want 7", got, err)
+	}
+}
+
+// The store's field cap, not the codec, decides how large a field may be:
+// the codec once refused anything over 8 MiB whatever the store allowed,
+// with an error that did not match store.ErrTooLarge.
+func TestTheStoresFieldCapDecidesTheLargestField(t *testing.T) {
+	type page struct {
+		Blob []byte `msgpack:"blob"`
+	}
+	blob := socket.FieldOf(func(p *page) *[]byte { return &p.Blob })
+	big := make([]byte, 9<<20)
+	for name, c := range map[string]struct {
+		opts    []store.Option
+		wantErr error
+	}{
+		"a 9 MiB field under a 32 MiB cap is written and read back": {[]store.Option{store.WithMaxFieldSize(32 << 20), store.WithMaxRecordSize(64 << 20)}, nil},
+		"a 9 MiB field under the default 8 MiB cap is ErrTooLarge": {nil, store.ErrTooLarge},
+	} {
+		t.Run(name, func(t *testing.T) {
+			st := memory.New(c.opts...)
+			t.Cleanup(func() { st.Close() })
+			m := socket.NewManager[page](socket.WithStore(st))
+			s, err := m.Open(t.Context(), "big", page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Assign(blob.Set(big)); err != nil {
+				t.Fatal(err)
+			}
+			err = s.Render(t.Context(), nil)
+			if c.wantErr != nil {
+				if !errors.Is(err, c.wantErr) {
+					t.Fatalf("Render = %v, want %v", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := m.Open(t.Context(), "big", page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := blob.Get(again); len(got) != len(big) {
+				t.Fatalf("read back %d bytes, want %d", len(got), len(big))
+			}
+		})
 	}
 }

@@ -8,8 +8,8 @@
 //
 // Backends live in their own packages (memory, redisstore, boltstore) and all
 // pass the conformance suite in store/storetest. This package also holds the
-// options every backend shares (TTL, size caps, clock) and the bounded msgpack
-// codec that every decode of stored bytes goes through.
+// options every backend shares (TTL, size caps, clock). Stores keep bytes as
+// they are given; package codec encodes and decodes them.
 package store
 
 import (

@@ -11,7 +11,7 @@
 // Sentinel forms); -store defaults to $LIVECTX_STORE. A memory:// store is
 // empty: it lives in the inspector's own process.
 //
-// Stored bytes are untrusted: every field is decoded with store.Unmarshal,
+// Stored bytes are untrusted: every field is decoded with codec.Unmarshal,
 // which bounds what hostile bytes can cost, and a field or record that does
 // not decode is reported, never a crash. Ids that are not plain printable
 // text are printed Go-quoted ("a\x00b"); show and delete accept that form.
@@ -35,6 +35,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/livectx/livectx/codec"
 	"github.com/livectx/livectx/store"
 	"github.com/livectx/livectx/storeurl"
 )
@@ -215,7 +216,7 @@ func show(ctx context.Context, st store.ContextStore, id string, stdout io.Write
 	for name, b := range rec.Fields {
 		f := shownField{Size: len(b)}
 		var v any
-		if err := store.Unmarshal(id, name, b, &v); err != nil {
+		if err := codec.Unmarshal(id, name, b, &v); err != nil {
 			f.Corrupt = err.Error()
 			f.Raw = base64.StdEncoding.EncodeToString(b)
 			out.Corrupt = append(out.Corrupt, name)
@@ -355,7 +356,7 @@ func stats(ctx context.Context, st store.ContextStore, stdout io.Writer) error {
 				sum.MaxBytes, sum.MaxID = size, id
 			}
 			for _, b := range rec.Fields {
-				if store.CheckMsgpack(b) != nil {
+				if codec.Check(b) != nil {
 					corrupt(id)
 					break
 				}

@@ -17,6 +17,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/livectx/livectx/boltstore"
+	"github.com/livectx/livectx/codec"
 	"github.com/livectx/livectx/memory"
 	"github.com/livectx/livectx/store"
 	"github.com/livectx/livectx/storeurl"
@@ -30,7 +31,7 @@ const oddID = "odd id\x00é"
 
 func mustMarshal(t *testing.T, v any) []byte {
 	t.Helper()
-	b, err := store.Marshal(v)
+	b, err := codec.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"encoding/hex"
 	"testing"
 
+	"github.com/livectx/livectx/codec"
 	"github.com/livectx/livectx/socket"
 	"github.com/livectx/livectx/store"
 )
@@ -160,7 +161,7 @@ func (e *env) stored(id, name string, v any) {
 	if !ok {
 		e.t.Fatalf("record %q has no field %q", id, name)
 	}
-	if err := store.Unmarshal(id, name, b, v); err != nil {
+	if err := codec.Unmarshal(id, name, b, v); err != nil {
 		e.t.Fatalf("decode stored %q: %v", name, err)
 	}
 }
@@ -202,7 +203,7 @@ func (e *env) writes(f func()) []store.Change {
 
 func mustEncode(t *testing.T, v any) []byte {
 	t.Helper()
-	b, err := store.Marshal(v)
+	b, err := codec.Marshal(v)
 	if err != nil {
 		t.Fatalf("Marshal(%v): %v", v, err)
 	}

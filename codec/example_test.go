@@ -1,10 +1,11 @@
-package store_test
+package codec_test
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 
+	"github.com/livectx/livectx/codec"
 	"github.com/livectx/livectx/store"
 )
 
@@ -13,8 +14,8 @@ func ExampleMarshal() {
 		Items map[string]int `msgpack:"items"`
 		Note  string         `msgpack:"note"`
 	}
-	a, _ := store.Marshal(cart{Items: map[string]int{"apple": 2, "pear": 1, "plum": 5}})
-	b, _ := store.Marshal(cart{Items: map[string]int{"plum": 5, "pear": 1, "apple": 2}})
+	a, _ := codec.Marshal(cart{Items: map[string]int{"apple": 2, "pear": 1, "plum": 5}})
+	b, _ := codec.Marshal(cart{Items: map[string]int{"plum": 5, "pear": 1, "apple": 2}})
 	// Equal values give equal bytes, so comparing encodings tells whether
 	// anything changed.
 	fmt.Println(bytes.Equal(a, b))
@@ -22,16 +23,16 @@ func ExampleMarshal() {
 }
 
 func ExampleUnmarshal() {
-	stored, _ := store.Marshal([]string{"a", "b"})
+	stored, _ := codec.Marshal([]string{"a", "b"})
 	var got []string
-	if err := store.Unmarshal("room-7", "tags", stored, &got); err != nil {
+	if err := codec.Unmarshal("room-7", "tags", stored, &got); err != nil {
 		fmt.Println(err)
 	}
 	fmt.Println(got)
 
 	// Five hostile bytes declaring an array of 4 billion elements.
 	hostile := []byte{0xdd, 0xff, 0xff, 0xff, 0xff}
-	err := store.Unmarshal("room-7", "tags", hostile, &got)
+	err := codec.Unmarshal("room-7", "tags", hostile, &got)
 	fmt.Println(errors.Is(err, store.ErrCorrupt))
 	fmt.Println(err)
 	// Output:

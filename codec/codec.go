@@ -1,4 +1,13 @@
-package store
+// Package codec is the msgpack encoding livectx stores context fields in:
+// Marshal gives canonical bytes (equal values, equal bytes, so a socket can
+// tell a changed field by its encoding) and Unmarshal decodes bytes read back
+// from a store, which are untrusted, with every allocation bounded by the
+// bytes present.
+//
+// Application authors rarely call it: socket encodes and decodes fields.
+// Backends never need it (they store bytes as they are given); tools that
+// show stored fields (cmd/livectx) and tests do.
+package codec
 
 import (
 	"bytes"
@@ -8,22 +17,23 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/livectx/livectx/store"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// Bounds that CheckMsgpack enforces on stored bytes before they are decoded.
+// Bounds that Check enforces on stored bytes before they are decoded. The
+// size of a value is not bounded here: the store's field cap
+// (store.WithMaxFieldSize) bounds what a socket may write, and decoding
+// allocates in proportion to the bytes present (see Unmarshal).
 const (
-	// MaxDecodeDepth is the deepest nesting of arrays and maps a stored value
+	// MaxDepth is the deepest nesting of arrays and maps a stored value
 	// may have: a scalar has depth 0, an array of scalars depth 1.
-	MaxDecodeDepth = 64
-	// MaxDecodeSize is the largest encoded value, in bytes, that Unmarshal
-	// accepts (and Marshal produces): the default cap on one field.
-	MaxDecodeSize = DefaultMaxFieldSize
-	// MaxDecodeContainers is the most arrays and maps one value may hold.
+	MaxDepth = 64
+	// MaxContainers is the most arrays and maps one value may hold.
 	// Decoding a container into an interface costs a hundred bytes or more
-	// whatever its size, so this cap, with MaxDecodeSize, keeps the worst
-	// decode of hostile bytes into `any` under about 200 MiB.
-	MaxDecodeContainers = 1 << 18
+	// whatever its size, so this cap bounds what hostile containers cost
+	// decoded into `any`, however many bytes the value holds.
+	MaxContainers = 1 << 18
 )
 
 // maxPooledBuffer is the largest buffer Marshal and Unmarshal keep for
@@ -57,20 +67,20 @@ var encoders = sync.Pool{New: func() any {
 // may compare encodings to decide whether a value changed.
 //
 // Marshal refuses, with an error, a value that Unmarshal would refuse
-// (nested deeper than MaxDecodeDepth, larger than MaxDecodeSize), so nothing
-// it returns fails to read back. The returned slice belongs to the caller.
+// (nested deeper than MaxDepth, more than MaxContainers arrays and maps),
+// so nothing it returns fails to read back. The returned slice belongs to the caller.
 // Marshal is safe for concurrent use.
 func Marshal(v any) ([]byte, error) {
 	e := encoders.Get().(*encoder)
 	e.buf.Reset()
 	if err := e.enc.Encode(v); err != nil {
 		encoders.Put(e)
-		return nil, fmt.Errorf("store: marshal %T: %w", v, err)
+		return nil, fmt.Errorf("codec: marshal %T: %w", v, err)
 	}
 	raw := e.buf.Bytes()
-	if err := CheckMsgpack(raw); err != nil {
+	if err := Check(raw); err != nil {
 		encoders.Put(e)
-		return nil, fmt.Errorf("store: marshal %T: %w", v, err)
+		return nil, fmt.Errorf("codec: marshal %T: %w", v, err)
 	}
 	e.canonicalize(raw, 0)
 	out := bytes.Clone(raw)
@@ -87,10 +97,10 @@ type entry struct{ key, val, end int }
 // canonicalize reorders in place the entries of every map in the value at
 // b[off:], by their key bytes (then their value bytes, for keys that encode
 // alike), innermost maps first, and returns the offset after the value. b
-// must have passed CheckMsgpack, which also bounds the recursion by
-// MaxDecodeDepth.
+// must have passed Check, which also bounds the recursion by
+// MaxDepth.
 func (e *encoder) canonicalize(b []byte, off int) int {
-	h, _ := readHeader(b, off) // b passed CheckMsgpack
+	h, _ := readHeader(b, off) // b passed Check
 	switch h.kind {
 	case kindBytes:
 		return h.body + int(h.n)
@@ -149,10 +159,10 @@ var decoders = sync.Pool{New: func() any {
 // Unmarshal decodes b, bytes read back from a store under record id and
 // field, into v, which must be a non-nil pointer.
 //
-// The bytes are untrusted. Unmarshal first checks them with CheckMsgpack,
+// The bytes are untrusted. Unmarshal first checks them with Check,
 // then decodes them with github.com/vmihailenco/msgpack/v5. A failure of
-// either, and a panic inside the decoder, is returned as a *CorruptError
-// naming id and field (errors.Is(err, ErrCorrupt) holds); v may then be
+// either, and a panic inside the decoder, is returned as a *store.CorruptError
+// naming id and field (errors.Is(err, store.ErrCorrupt) holds); v may then be
 // partly written. A v that is not a non-nil pointer is the caller's error,
 // returned as a plain error.
 //
@@ -169,14 +179,14 @@ var decoders = sync.Pool{New: func() any {
 // caches, which start a goroutine per type that never ends.
 func Unmarshal(id, field string, b []byte, v any) (err error) {
 	if rv := reflect.ValueOf(v); rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return fmt.Errorf("store: unmarshal field %q of record %q: want a non-nil pointer, got %T", field, id, v)
+		return fmt.Errorf("codec: unmarshal field %q of record %q: want a non-nil pointer, got %T", field, id, v)
 	}
-	if err := CheckMsgpack(b); err != nil {
-		return &CorruptError{ID: id, Field: field, Err: err}
+	if err := Check(b); err != nil {
+		return &store.CorruptError{ID: id, Field: field, Err: err}
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			err = &CorruptError{ID: id, Field: field, Err: fmt.Errorf("msgpack: decoder panicked: %v", r)}
+			err = &store.CorruptError{ID: id, Field: field, Err: fmt.Errorf("msgpack: decoder panicked: %v", r)}
 		}
 	}()
 	d := decoders.Get().(*decoder)
@@ -191,29 +201,25 @@ func Unmarshal(id, field string, b []byte, v any) (err error) {
 		decoders.Put(d)
 	}
 	if derr != nil {
-		return &CorruptError{ID: id, Field: field, Err: derr}
+		return &store.CorruptError{ID: id, Field: field, Err: derr}
 	}
 	return nil
 }
 
-// CheckMsgpack reports whether b holds exactly one complete msgpack value
-// that is safe to decode: no more than MaxDecodeSize bytes; no trailing
-// bytes; every declared length of a str, bin or ext within the bytes that
+// Check reports whether b holds exactly one complete msgpack value
+// that is safe to decode: no trailing bytes; every declared length of a str, bin or ext within the bytes that
 // remain; every array or map count no more than the bytes that remain (each
 // element takes at least one byte, so a decoder sizing its allocations by a
 // count stays proportional to len(b)); nesting no deeper than
-// MaxDecodeDepth; no more than MaxDecodeContainers arrays and maps; no use
+// MaxDepth; no more than MaxContainers arrays and maps; no use
 // of the reserved code 0xc1.
 //
 // It walks b once, iteratively, without allocating (except for the error
 // it returns), so it is cheap beside a decode. It returns nil or an error
 // saying what is wrong and at which offset.
-func CheckMsgpack(b []byte) error {
-	if len(b) > MaxDecodeSize {
-		return fmt.Errorf("msgpack: %d bytes, more than the %d a value may hold", len(b), MaxDecodeSize)
-	}
+func Check(b []byte) error {
 	// pending[d] counts the values still to read at nesting depth d.
-	var pending [MaxDecodeDepth + 1]uint64
+	var pending [MaxDepth + 1]uint64
 	pending[0] = 1
 	depth := 0
 	off := 0
@@ -255,11 +261,11 @@ func CheckMsgpack(b []byte) error {
 				}
 				return fmt.Errorf("msgpack: %s of %d %s declared at offset %d, %d bytes remain", typeName(b[off]), h.n, unit, off, remain)
 			}
-			if containers++; containers > MaxDecodeContainers {
-				return fmt.Errorf("msgpack: more than %d arrays and maps, at offset %d", MaxDecodeContainers, off)
+			if containers++; containers > MaxContainers {
+				return fmt.Errorf("msgpack: more than %d arrays and maps, at offset %d", MaxContainers, off)
 			}
-			if depth+1 > MaxDecodeDepth {
-				return fmt.Errorf("msgpack: %s at offset %d nested deeper than %d levels", typeName(b[off]), off, MaxDecodeDepth)
+			if depth+1 > MaxDepth {
+				return fmt.Errorf("msgpack: %s at offset %d nested deeper than %d levels", typeName(b[off]), off, MaxDepth)
 			}
 			off = h.body
 			if elems > 0 {

@@ -1,4 +1,4 @@
-package store_test
+package codec_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/livectx/livectx/codec"
 	"github.com/livectx/livectx/internal/allocs"
 	"github.com/livectx/livectx/store"
 )
@@ -48,8 +49,8 @@ func hostile() []struct {
 		{"a map32 of 4 billion pairs in 2 bytes", []byte{0xdf, 0xff, 0xff, 0xff, 0xff, 1, 2}, "map of 4294967295 pairs declared at offset 0, 2 bytes remain"},
 		{"a map16 whose pairs need more bytes than remain", []byte{0xde, 0x00, 0x03, 1, 2, 3, 4, 5}, "map of 3 pairs declared"},
 		{"nesting 100000 levels deep", nested(100_000), "nested deeper than 64 levels"},
-		{"nesting one level too deep", nested(store.MaxDecodeDepth + 1), "nested deeper than 64 levels"},
-		{"an empty map one level too deep", append(bytes.Repeat([]byte{0x91}, store.MaxDecodeDepth), 0x80), "nested deeper than 64 levels"},
+		{"nesting one level too deep", nested(codec.MaxDepth + 1), "nested deeper than 64 levels"},
+		{"an empty map one level too deep", append(bytes.Repeat([]byte{0x91}, codec.MaxDepth), 0x80), "nested deeper than 64 levels"},
 		{"no bytes at all", []byte{}, "a value expected at offset 0"},
 		{"a float64 cut short", []byte{0xcb, 0x40, 0x09}, "float64 of 8 bytes declared at offset 0, 2 bytes remain"},
 		{"a str16 header cut short", []byte{0xda, 0x00}, "str header at offset 0 truncated"},
@@ -59,8 +60,7 @@ func hostile() []struct {
 		{"trailing bytes after a map", []byte{0x81, 0xa1, 'a', 0x01, 0xff, 0xff}, "2 trailing bytes"},
 		{"the reserved code 0xc1", []byte{0xc1}, "reserved code 0xc1 at offset 0"},
 		{"the reserved code 0xc1 inside an array", []byte{0x92, 0x01, 0xc1}, "reserved code 0xc1 at offset 2"},
-		{"a value larger than MaxDecodeSize", binOf(store.MaxDecodeSize), fmt.Sprintf("more than the %d a value may hold", store.MaxDecodeSize)},
-		{"more arrays than MaxDecodeContainers", arrayOf(store.MaxDecodeContainers, []byte{0x90}), fmt.Sprintf("more than %d arrays and maps", store.MaxDecodeContainers)},
+		{"more arrays than MaxContainers", arrayOf(codec.MaxContainers, []byte{0x90}), fmt.Sprintf("more than %d arrays and maps", codec.MaxContainers)},
 	}
 }
 
@@ -82,11 +82,11 @@ type small struct {
 func TestUnmarshalRefusesHostileBytes(t *testing.T) {
 	for _, tc := range hostile() {
 		t.Run(tc.name+" is corrupt", func(t *testing.T) {
-			if err := store.CheckMsgpack(tc.b); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("CheckMsgpack = %v, want an error containing %q", err, tc.want)
+			if err := codec.Check(tc.b); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Check = %v, want an error containing %q", err, tc.want)
 			}
 			for _, v := range []any{new(any), new(small), new([]byte), new(string)} {
-				err := store.Unmarshal("rec-1", "field-a", tc.b, v)
+				err := codec.Unmarshal("rec-1", "field-a", tc.b, v)
 				assertCorrupt(t, err, "rec-1", "field-a")
 				if !strings.Contains(err.Error(), tc.want) {
 					t.Errorf("into %T: error %q does not contain %q", v, err, tc.want)
@@ -113,38 +113,38 @@ func assertCorrupt(t *testing.T, err error, id, field string) {
 	}
 }
 
-func TestCheckMsgpackAcceptsValuesAtTheLimits(t *testing.T) {
+func TestCheckAcceptsValuesAtTheLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		b    []byte
 	}{
-		{"nesting exactly MaxDecodeDepth deep", nested(store.MaxDecodeDepth)},
-		{"an empty map exactly MaxDecodeDepth deep", append(bytes.Repeat([]byte{0x91}, store.MaxDecodeDepth-1), 0x80)},
+		{"nesting exactly MaxDepth deep", nested(codec.MaxDepth)},
+		{"an empty map exactly MaxDepth deep", append(bytes.Repeat([]byte{0x91}, codec.MaxDepth-1), 0x80)},
 		{"an array32 whose count equals the bytes remaining", []byte{0xdd, 0, 0, 0, 3, 1, 2, 3}},
 		{"a map16 whose pairs fill the bytes remaining", []byte{0xde, 0, 2, 1, 2, 3, 4}},
 		{"a str8 ending at the last byte", []byte{0xd9, 2, 'h', 'i'}},
 		{"an ext8 with its type and data", []byte{0xc7, 2, 5, 'h', 'i'}},
 		{"a timestamp fixext8", []byte{0xd7, 0xff, 0, 0, 0, 0, 0, 0, 0, 1}},
-		{"a value of exactly MaxDecodeSize bytes", binOf(store.MaxDecodeSize - 5)},
+		{"a value larger than the default field cap (the store bounds size, not the codec)", binOf(store.DefaultMaxFieldSize + 1)},
 	} {
 		t.Run(tc.name+" passes", func(t *testing.T) {
-			if err := store.CheckMsgpack(tc.b); err != nil {
-				t.Fatalf("CheckMsgpack = %v, want nil", err)
+			if err := codec.Check(tc.b); err != nil {
+				t.Fatalf("Check = %v, want nil", err)
 			}
 		})
 	}
 }
 
 func TestUnmarshalReportsDecodeErrorsAsCorrupt(t *testing.T) {
-	b, err := store.Marshal("not a number")
+	b, err := codec.Marshal("not a number")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var n int
-	assertCorrupt(t, store.Unmarshal("rec", "count", b, &n), "rec", "count")
+	assertCorrupt(t, codec.Unmarshal("rec", "count", b, &n), "rec", "count")
 
 	// A timestamp extension of a length msgpack does not know.
-	assertCorrupt(t, store.Unmarshal("rec", "at", []byte{0xd5, 0xff, 0, 0}, new(time.Time)), "rec", "at")
+	assertCorrupt(t, codec.Unmarshal("rec", "at", []byte{0xd5, 0xff, 0, 0}, new(time.Time)), "rec", "at")
 }
 
 type panicky struct{}
@@ -152,7 +152,7 @@ type panicky struct{}
 func (*panicky) DecodeMsgpack(*msgpack.Decoder) error { panic("boom") }
 
 func TestUnmarshalTurnsADecoderPanicIntoCorrupt(t *testing.T) {
-	err := store.Unmarshal("rec", "p", []byte{0x01}, new(panicky))
+	err := codec.Unmarshal("rec", "p", []byte{0x01}, new(panicky))
 	assertCorrupt(t, err, "rec", "p")
 	if !strings.Contains(err.Error(), "boom") {
 		t.Errorf("error %q does not carry the panic", err)
@@ -161,7 +161,7 @@ func TestUnmarshalTurnsADecoderPanicIntoCorrupt(t *testing.T) {
 
 func TestUnmarshalRefusesANonPointerAsACallerError(t *testing.T) {
 	for _, v := range []any{nil, 0, small{}, (*small)(nil)} {
-		err := store.Unmarshal("rec", "f", []byte{0x01}, v)
+		err := codec.Unmarshal("rec", "f", []byte{0x01}, v)
 		if err == nil || errors.Is(err, store.ErrCorrupt) {
 			t.Errorf("Unmarshal into %T = %v, want a non-corrupt error", v, err)
 		}
@@ -204,12 +204,12 @@ func sampleProfile() profile {
 // back in time.Local, as msgpack decodes them, so they compare with Equal.
 func roundTrip[T any](v T) func(t *testing.T) {
 	return func(t *testing.T) {
-		b, err := store.Marshal(v)
+		b, err := codec.Marshal(v)
 		if err != nil {
 			t.Fatalf("Marshal: %v", err)
 		}
 		var got T
-		if err := store.Unmarshal("rec", "f", b, &got); err != nil {
+		if err := codec.Unmarshal("rec", "f", b, &got); err != nil {
 			t.Fatalf("Unmarshal: %v", err)
 		}
 		if !reflect.DeepEqual(inUTC(got), inUTC(v)) {
@@ -244,7 +244,7 @@ func TestMarshalAndUnmarshalRoundTrip(t *testing.T) {
 	t.Run("a zero int", roundTrip(0))
 	t.Run("an empty string", roundTrip(""))
 	t.Run("a long string", roundTrip(strings.Repeat("é", 70_000)))
-	t.Run("a slice nested to the depth limit", roundTrip(nestedSlice(store.MaxDecodeDepth)))
+	t.Run("a slice nested to the depth limit", roundTrip(nestedSlice(codec.MaxDepth)))
 }
 
 // nestedSlice returns depth nested []any around a nil.
@@ -276,7 +276,7 @@ func TestMarshalIsDeterministic(t *testing.T) {
 		{"maps of structs", map[string]friend{"a": {ID: 1}, "b": {ID: 2}, "c": {ID: 3}}, map[string]friend{"c": {ID: 3}, "b": {ID: 2}, "a": {ID: 1}}},
 	} {
 		t.Run(tc.name+" encode to the same bytes every time", func(t *testing.T) {
-			want, err := store.Marshal(tc.a)
+			want, err := codec.Marshal(tc.a)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -285,7 +285,7 @@ func TestMarshalIsDeterministic(t *testing.T) {
 				if i%2 == 1 {
 					v = tc.b
 				}
-				got, err := store.Marshal(v)
+				got, err := codec.Marshal(v)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -298,13 +298,13 @@ func TestMarshalIsDeterministic(t *testing.T) {
 }
 
 func TestMarshalGivesTheCallerItsOwnBytes(t *testing.T) {
-	a, err := store.Marshal("first")
+	a, err := codec.Marshal("first")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := bytes.Clone(a)
 	for range 10 {
-		if _, err := store.Marshal("second value, longer than the first"); err != nil {
+		if _, err := codec.Marshal("second value, longer than the first"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -318,12 +318,11 @@ func TestMarshalRefusesWhatUnmarshalWouldRefuse(t *testing.T) {
 		name string
 		v    any
 	}{
-		{"a value nested deeper than MaxDecodeDepth", nestedSlice(store.MaxDecodeDepth + 1)},
-		{"a value larger than MaxDecodeSize", make([]byte, store.MaxDecodeSize)},
+		{"a value nested deeper than MaxDepth", nestedSlice(codec.MaxDepth + 1)},
 		{"a value msgpack cannot encode", make(chan int)},
 	} {
 		t.Run(tc.name+" is an error", func(t *testing.T) {
-			if b, err := store.Marshal(tc.v); err == nil {
+			if b, err := codec.Marshal(tc.v); err == nil {
 				t.Fatalf("Marshal gave %d bytes and no error", len(b))
 			}
 		})
@@ -345,16 +344,16 @@ func TestPlainMsgpackAllocatesByDeclaredLength(t *testing.T) {
 	b := []byte{0xdd, 0x00, 0x60, 0x00, 0x00} // array32 of 6,291,456 elements, none present
 	var plain, safe any
 	plainAlloc := allocs.During(func() { _ = msgpack.Unmarshal(b, &plain) })
-	safeAlloc := allocs.During(func() { assertCorrupt(t, store.Unmarshal("rec", "f", b, &safe), "rec", "f") })
+	safeAlloc := allocs.During(func() { assertCorrupt(t, codec.Unmarshal("rec", "f", b, &safe), "rec", "f") })
 	runtime.GC()
-	t.Logf("5 hostile bytes: msgpack.Unmarshal allocated %d bytes, store.Unmarshal %d", plainAlloc, safeAlloc)
+	t.Logf("5 hostile bytes: msgpack.Unmarshal allocated %d bytes, codec.Unmarshal %d", plainAlloc, safeAlloc)
 	if plainAlloc < 100e6 {
 		t.Errorf("msgpack.Unmarshal allocated only %d bytes; the demonstration no longer holds", plainAlloc)
 	}
 	// The bound of every Unmarshal of a few bytes: allocBase covers a fresh
 	// decoder when the pool was emptied by a GC.
 	if safeAlloc > allocBase {
-		t.Errorf("store.Unmarshal allocated %d bytes, want under %d", safeAlloc, allocBase)
+		t.Errorf("codec.Unmarshal allocated %d bytes, want under %d", safeAlloc, allocBase)
 	}
 }
 
@@ -388,7 +387,7 @@ func expensive(n int) []struct {
 	name string
 	b    []byte
 } {
-	deepMaps := append(bytes.Repeat([]byte{0x81, 0xa0}, store.MaxDecodeDepth-1), 0xc0)
+	deepMaps := append(bytes.Repeat([]byte{0x81, 0xa0}, codec.MaxDepth-1), 0xc0)
 	tags := []byte{0x81, 0xa4, 't', 'a', 'g', 's'}
 	tags = append(tags, arrayOf(n, []byte{0xa0})...)
 	score := []byte{0x81, 0xa5, 's', 'c', 'o', 'r', 'e', 0xde, byte(n >> 8), byte(n)}
@@ -418,10 +417,10 @@ func TestUnmarshalAllocatesInProportion(t *testing.T) {
 	for _, tc := range expensive(5000) {
 		t.Run(tc.name+" stays within the bound", func(t *testing.T) {
 			for _, fresh := range []func() any{func() any { return new(any) }, func() any { return new(small) }} {
-				_ = store.Unmarshal("rec", "f", tc.b, fresh()) // warm the type caches
+				_ = codec.Unmarshal("rec", "f", tc.b, fresh()) // warm the type caches
 				v := fresh()
 				var err error
-				n := allocs.During(func() { err = store.Unmarshal("rec", "f", tc.b, v) })
+				n := allocs.During(func() { err = codec.Unmarshal("rec", "f", tc.b, v) })
 				t.Logf("into %T: %d bytes for %d (%.1f per byte), error %v", v, n, len(tc.b), float64(n)/float64(len(tc.b)), err)
 				if limit := uint64(allocPerByte*len(tc.b) + allocBase); n > limit {
 					t.Errorf("into %T: allocated %d bytes for %d, bound %d", v, n, len(tc.b), limit)
@@ -447,9 +446,9 @@ func FuzzUnmarshal(f *testing.F) {
 		sampleProfile(),
 		small{Name: "n", N: -3, Tags: []string{"a", "b"}, Score: map[string]int{"x": 1, "y": 2}},
 		map[string]any{"a": []any{1, "b", 2.5, true, nil, []byte{1}}, "t": time.Unix(1, 2)},
-		nestedSlice(store.MaxDecodeDepth),
+		nestedSlice(codec.MaxDepth),
 	} {
-		b, err := store.Marshal(v)
+		b, err := codec.Marshal(v)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -464,7 +463,7 @@ func FuzzUnmarshal(f *testing.F) {
 		var decoded any
 		for _, v := range []any{&decoded, new(small)} {
 			var err error
-			n := allocs.During(func() { err = store.Unmarshal("fuzz", "f", b, v) })
+			n := allocs.During(func() { err = codec.Unmarshal("fuzz", "f", b, v) })
 			if limit := uint64(allocPerByte*len(b) + allocBase); n > limit {
 				t.Fatalf("into %T: allocated %d bytes for %d input bytes, bound %d", v, n, len(b), limit)
 			}
@@ -475,24 +474,24 @@ func FuzzUnmarshal(f *testing.F) {
 				}
 				continue
 			}
-			if cerr := store.CheckMsgpack(b); cerr != nil {
-				t.Fatalf("into %T: decoded bytes that CheckMsgpack refuses: %v", v, cerr)
+			if cerr := codec.Check(b); cerr != nil {
+				t.Fatalf("into %T: decoded bytes that Check refuses: %v", v, cerr)
 			}
 		}
-		if store.CheckMsgpack(b) != nil || decoded == nil && !bytes.Equal(b, []byte{0xc0}) {
+		if codec.Check(b) != nil || decoded == nil && !bytes.Equal(b, []byte{0xc0}) {
 			return // refused, or failed to decode into any
 		}
 		// What decodes re-encodes, and the encoding is canonical: decoding
 		// and encoding it again gives the same bytes.
-		enc, err := store.Marshal(decoded)
+		enc, err := codec.Marshal(decoded)
 		if err != nil {
 			t.Fatalf("Marshal of decoded %#v: %v", decoded, err)
 		}
 		var again any
-		if err := store.Unmarshal("fuzz", "f", enc, &again); err != nil {
+		if err := codec.Unmarshal("fuzz", "f", enc, &again); err != nil {
 			t.Fatalf("Unmarshal of Marshal's output %x: %v", enc, err)
 		}
-		enc2, err := store.Marshal(again)
+		enc2, err := codec.Marshal(again)
 		if err != nil {
 			t.Fatalf("second Marshal: %v", err)
 		}
@@ -511,7 +510,7 @@ func typical(tb testing.TB) (profile, []byte) {
 		p.Counts[fmt.Sprintf("counter-%d", i)] = i * 1000
 	}
 	p.Avatar = bytes.Repeat([]byte{0xab}, 300)
-	b, err := store.Marshal(p)
+	b, err := codec.Marshal(p)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -526,12 +525,12 @@ func TestTypicalValueIsAboutOneKiB(t *testing.T) {
 
 func BenchmarkUnmarshal(b *testing.B) {
 	_, enc := typical(b)
-	b.Run("store.Unmarshal", func(b *testing.B) {
+	b.Run("codec.Unmarshal", func(b *testing.B) {
 		b.SetBytes(int64(len(enc)))
 		b.ReportAllocs()
 		for b.Loop() {
 			var p profile
-			if err := store.Unmarshal("rec", "f", enc, &p); err != nil {
+			if err := codec.Unmarshal("rec", "f", enc, &p); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -546,11 +545,11 @@ func BenchmarkUnmarshal(b *testing.B) {
 			}
 		}
 	})
-	b.Run("CheckMsgpack", func(b *testing.B) {
+	b.Run("Check", func(b *testing.B) {
 		b.SetBytes(int64(len(enc)))
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := store.CheckMsgpack(enc); err != nil {
+			if err := codec.Check(enc); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -559,11 +558,11 @@ func BenchmarkUnmarshal(b *testing.B) {
 
 func BenchmarkMarshal(b *testing.B) {
 	p, enc := typical(b)
-	b.Run("store.Marshal", func(b *testing.B) {
+	b.Run("codec.Marshal", func(b *testing.B) {
 		b.SetBytes(int64(len(enc)))
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := store.Marshal(p); err != nil {
+			if _, err := codec.Marshal(p); err != nil {
 				b.Fatal(err)
 			}
 		}
