@@ -158,7 +158,9 @@ func plantables() []plantableOpener {
 	return ps
 }
 
-// Hostile msgpack for the field "items" (a []string).
+// Hostile msgpack for the field "items" (a []string). Well-formed msgpack
+// of another type (a map where the list belongs) is not here: it is a schema
+// change, which opens the page (socket/sockettest's type-change behaviours).
 var hostileValues = []struct {
 	name string
 	b    []byte
@@ -168,7 +170,6 @@ var hostileValues = []struct {
 	{"a binary declaring 4 GiB", []byte{0x91, 0xc6, 0xff, 0xff, 0xff, 0xff}},
 	{"arrays nested a million deep", bytes.Repeat([]byte{0x91}, 1_000_000)},
 	{"maps nested a hundred thousand deep", bytes.Repeat([]byte{0x81, 0xa1, 'k'}, 100_000)},
-	{"a map where a list belongs", []byte{0x81, 0xa1, 'a', 0x01}},
 	{"a truncated array", []byte{0x92, 0xa1, 'a'}},
 	{"a reserved type byte", []byte{0xc1}},
 	{"an empty value", nil},
@@ -374,6 +375,10 @@ func TestHostileInputThroughSockets(t *testing.T) {
 			t.Run("an oversize value is refused and the next cycle recovers", func(t *testing.T) {
 				so, err := m.Open(ctx, "big", hostileCtx{Name: "before"})
 				if err != nil {
+					t.Fatal(err)
+				}
+				so.Assign(hostileItems.Set([]string{"created"}))
+				if err := so.Render(ctx, nil); err != nil {
 					t.Fatal(err)
 				}
 				v := so.Version()

@@ -160,10 +160,14 @@ var decoders = sync.Pool{New: func() any {
 // field, into v, which must be a non-nil pointer.
 //
 // The bytes are untrusted. Unmarshal first checks them with Check,
-// then decodes them with github.com/vmihailenco/msgpack/v5. A failure of
-// either, and a panic inside the decoder, is returned as a *store.CorruptError
-// naming id and field (errors.Is(err, store.ErrCorrupt) holds); v may then be
-// partly written. A v that is not a non-nil pointer is the caller's error,
+// then decodes them with github.com/vmihailenco/msgpack/v5. Bytes that fail
+// the check, and a panic inside the decoder, are returned as a
+// *store.CorruptError naming id and field (errors.Is(err, store.ErrCorrupt)
+// holds). Bytes that pass the check but do not decode into v (a str stored
+// where v is an int: the type changed since they were written) are returned
+// as a *store.SchemaError (errors.Is(err, store.ErrSchema) holds); into a
+// *any, which any value fits, a decode error is a *store.CorruptError. v may
+// then be partly written. A v that is not a non-nil pointer is the caller's error,
 // returned as a plain error.
 //
 // Unmarshal never panics, whatever b holds, runs in time linear in len(b)
@@ -200,8 +204,14 @@ func Unmarshal(id, field string, b []byte, v any) (err error) {
 		d.r.Reset(nil) // the pool must not keep b
 		decoders.Put(d)
 	}
-	if derr != nil {
+	if _, isAny := v.(*any); derr != nil && isAny {
+		// Any msgpack value fits an any: the bytes are at fault (an
+		// unknown extension, a timestamp of a bad length).
 		return &store.CorruptError{ID: id, Field: field, Err: derr}
+	}
+	if derr != nil {
+		// b is well-formed (Check passed): it holds a value of another type.
+		return &store.SchemaError{ID: id, Field: field, Stored: typeName(b[0]), Go: reflect.TypeOf(v).Elem().String(), Err: derr}
 	}
 	return nil
 }

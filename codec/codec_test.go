@@ -135,16 +135,26 @@ func TestCheckAcceptsValuesAtTheLimits(t *testing.T) {
 	}
 }
 
-func TestUnmarshalReportsDecodeErrorsAsCorrupt(t *testing.T) {
+// Well-formed bytes of another type are a schema change, not corruption:
+// the context type changed since they were written.
+func TestUnmarshalReportsAnotherTypeAsASchemaError(t *testing.T) {
 	b, err := codec.Marshal("not a number")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var n int
-	assertCorrupt(t, codec.Unmarshal("rec", "count", b, &n), "rec", "count")
+	err = codec.Unmarshal("rec", "count", b, &n)
+	var se *store.SchemaError
+	if !errors.Is(err, store.ErrSchema) || errors.Is(err, store.ErrCorrupt) || !errors.As(err, &se) {
+		t.Fatalf("Unmarshal = %v, want a *store.SchemaError that is not ErrCorrupt", err)
+	}
+	if se.ID != "rec" || se.Field != "count" || se.Stored != "str" || se.Go != "int" {
+		t.Fatalf("SchemaError %+v, want rec, count, str, int", *se)
+	}
 
-	// A timestamp extension of a length msgpack does not know.
-	assertCorrupt(t, codec.Unmarshal("rec", "at", []byte{0xd5, 0xff, 0, 0}, new(time.Time)), "rec", "at")
+	// A timestamp extension of a length msgpack does not know fits no
+	// type: into an any, which any value fits, it is corrupt.
+	assertCorrupt(t, codec.Unmarshal("rec", "at", []byte{0xd5, 0xff, 0, 0}, new(any)), "rec", "at")
 }
 
 type panicky struct{}
@@ -469,8 +479,12 @@ func FuzzUnmarshal(f *testing.F) {
 			}
 			if err != nil {
 				var ce *store.CorruptError
-				if !errors.As(err, &ce) || ce.ID != "fuzz" || ce.Field != "f" {
-					t.Fatalf("into %T: error %v is not a CorruptError naming the record", v, err)
+				var se *store.SchemaError
+				switch {
+				case errors.As(err, &ce) && ce.ID == "fuzz" && ce.Field == "f":
+				case errors.As(err, &se) && se.ID == "fuzz" && se.Field == "f" && v != &decoded:
+				default:
+					t.Fatalf("into %T: error %v is neither a CorruptError nor (typed targets only) a SchemaError naming the record", v, err)
 				}
 				continue
 			}

@@ -130,7 +130,7 @@ func (f Field[T, V]) Set(v V) Assignment {
 func (f Field[T, V]) Get(s *Socket[T]) V {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return *f.get(&s.ctx)
+	return *f.get(&s.state)
 }
 
 // Assignment is one field's new value, made by Field.Set (checked by the

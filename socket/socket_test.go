@@ -75,6 +75,12 @@ func TestKeepOnCloseExpiresOneTTLAfterClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Assign(socket.Set("N", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Render(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
 	clock.Advance(50 * time.Second) // the last write is 50s old
 	if err := s.Close(t.Context()); err != nil {
 		t.Fatal(err)

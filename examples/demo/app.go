@@ -166,6 +166,11 @@ func (a *app) servePage(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "open", id, err)
 		return
 	}
+	// A page load shows the stored context, even if another node wrote it.
+	if _, err := s.Sync(r.Context()); err != nil {
+		a.recover(w, id, err)
+		return
+	}
 	v, ok := a.cycle(r.Context(), w, id, func(render renderFunc) error { return s.Render(r.Context(), render) })
 	if !ok {
 		return
@@ -263,7 +268,7 @@ func (a *app) cycle(ctx context.Context, w http.ResponseWriter, id string, run f
 // now holds for id (the render cycle has written by the time it is called).
 func (a *app) view(ctx context.Context, id string, c Page) (view, error) {
 	rec, err := a.st.Load(ctx, id)
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) { // a page view writes nothing
 		return view{}, err
 	}
 	v := view{ID: id, Count: c.Count, Text: c.Text, StoredBytes: rec.Size(), Version: rec.Version, StoreURL: a.storeURL}
