@@ -222,6 +222,7 @@ func (s *Socket[T]) clearMarks() {
 	}
 	s.assigned = s.assigned[:0]
 }
+
 // cycle is the working memory of one render cycle, reused through a pool
 // per Manager, so that a cycle allocates little beyond the encodings it
 // makes and an idle socket holds none. The encodings themselves are never
@@ -259,4 +260,3 @@ func (c *cycle) put(i int, b []byte) {
 	}
 	c.enc[i] = b
 }
-

@@ -25,7 +25,7 @@ type Socket[T any] struct {
 
 	evMu sync.Mutex // held for a whole Event
 
-	mu       sync.Mutex // guards everything below
+	mu       sync.Mutex    // guards everything below
 	state    T             // the context
 	rv       reflect.Value // state, settable
 	initial  T             // deep copy of Open's initial, for Reload

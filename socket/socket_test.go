@@ -136,7 +136,7 @@ func TestTheStoresFieldCapDecidesTheLargestField(t *testing.T) {
 		wantErr error
 	}{
 		"a 9 MiB field under a 32 MiB cap is written and read back": {[]store.Option{store.WithMaxFieldSize(32 << 20), store.WithMaxRecordSize(64 << 20)}, nil},
-		"a 9 MiB field under the default 8 MiB cap is ErrTooLarge": {nil, store.ErrTooLarge},
+		"a 9 MiB field under the default 8 MiB cap is ErrTooLarge":  {nil, store.ErrTooLarge},
 	} {
 		t.Run(name, func(t *testing.T) {
 			st := memory.New(c.opts...)
