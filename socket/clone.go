@@ -23,20 +23,7 @@ func (c *cloner) clone(v reflect.Value) reflect.Value {
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
-		if v.IsNil() {
-			return v
-		}
-		k := ptrKey{v.Pointer(), v.Type()}
-		if p, ok := c.ptrs[k]; ok {
-			return p
-		}
-		if c.ptrs == nil {
-			c.ptrs = map[ptrKey]reflect.Value{}
-		}
-		p := reflect.New(v.Type().Elem())
-		c.ptrs[k] = p
-		p.Elem().Set(c.clone(v.Elem()))
-		return p
+		return c.clonePointer(v)
 	case reflect.Interface:
 		if v.IsNil() {
 			return v
@@ -45,18 +32,7 @@ func (c *cloner) clone(v reflect.Value) reflect.Value {
 		out.Set(c.clone(v.Elem()))
 		return out
 	case reflect.Slice:
-		if v.IsNil() {
-			return v
-		}
-		out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
-		if !hasRefs(v.Type().Elem()) {
-			reflect.Copy(out, v)
-			return out
-		}
-		for i := range v.Len() {
-			out.Index(i).Set(c.clone(v.Index(i)))
-		}
-		return out
+		return c.cloneSlice(v)
 	case reflect.Array:
 		out := reflect.New(v.Type()).Elem()
 		for i := range v.Len() {
@@ -83,6 +59,39 @@ func (c *cloner) clone(v reflect.Value) reflect.Value {
 		return out
 	}
 	return v // channels, functions, unsafe pointers
+}
+
+// clonePointer copies what v points to, once per pointer met.
+func (c *cloner) clonePointer(v reflect.Value) reflect.Value {
+	if v.IsNil() {
+		return v
+	}
+	k := ptrKey{v.Pointer(), v.Type()}
+	if p, ok := c.ptrs[k]; ok {
+		return p
+	}
+	if c.ptrs == nil {
+		c.ptrs = map[ptrKey]reflect.Value{}
+	}
+	p := reflect.New(v.Type().Elem())
+	c.ptrs[k] = p
+	p.Elem().Set(c.clone(v.Elem()))
+	return p
+}
+
+func (c *cloner) cloneSlice(v reflect.Value) reflect.Value {
+	if v.IsNil() {
+		return v
+	}
+	out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+	if !hasRefs(v.Type().Elem()) {
+		reflect.Copy(out, v)
+		return out
+	}
+	for i := range v.Len() {
+		out.Index(i).Set(c.clone(v.Index(i)))
+	}
+	return out
 }
 
 // hasRefs reports whether a value of type t can share memory with a copy
