@@ -2,6 +2,7 @@ package socket
 
 import (
 	"fmt"
+	"hash/maphash"
 	"reflect"
 	"slices"
 	"strings"
@@ -25,6 +26,7 @@ type table struct {
 	byName map[string]int // stored fields only: the names a record holds
 	names  []string       // every field's name, sorted (what a first render reports)
 	cycles sync.Pool      // of *cycle, for the sockets' renders
+	seed   maphash.Seed   // of the digests of encodings
 }
 
 // newTable reads T's top-level fields. A field is stored under its msgpack
@@ -35,7 +37,7 @@ func newTable(t reflect.Type) (*table, error) {
 	if t.Kind() != reflect.Struct {
 		return nil, fmt.Errorf("socket: context type %v is a %v, want a struct", t, t.Kind())
 	}
-	tab := &table{typ: t, byName: map[string]int{}}
+	tab := &table{typ: t, byName: map[string]int{}, seed: maphash.MakeSeed()}
 	seen := map[string]string{}
 	for i := range t.NumField() {
 		sf := t.Field(i)

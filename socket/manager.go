@@ -180,6 +180,9 @@ func (m *Manager[T]) Close() error {
 // initial value and is named by ResetFields (or, with Strict, fails Open
 // with store.ErrSchema).
 //
+// The socket keeps a deep copy of initial for Reload and schema resets, so
+// pass the defaults (small) and assign what mount loads.
+//
 // Otherwise the context is a deep copy of initial and nothing is written:
 // a page view that assigns nothing leaves the store as it was. The first
 // render that has something to write creates the record with every stored

@@ -1,7 +1,6 @@
 package socket
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -97,8 +96,9 @@ func (s *Socket[T]) encodeCycle(cur *cycle) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode field %q: %w", f.name, err)
 		}
-		cur.put(i, b)
-		if !bytes.Equal(b, s.fs[i].seen) {
+		d := s.tab.digest(b)
+		cur.put(i, b, d)
+		if d != s.fs[i].seen {
 			changed = append(changed, f.name)
 		}
 	}
@@ -111,9 +111,9 @@ func (s *Socket[T]) encodeCycle(cur *cycle) ([]string, error) {
 		// value is the reset value.
 		if !f.stored {
 			changed = append(changed, f.name)
-		} else if !bytes.Equal(st.temp.enc, st.seen) {
+		} else if st.temp.sum != st.seen {
 			changed = append(changed, f.name)
-			cur.put(i, st.temp.enc)
+			cur.put(i, st.temp.enc, st.temp.sum)
 		}
 	}
 	if !s.rendered {
@@ -136,11 +136,11 @@ func (s *Socket[T]) write(ctx context.Context, cur *cycle) error {
 		if !f.stored {
 			continue
 		}
-		b := cur.enc[i]
+		b, d := cur.enc[i], cur.sums[i]
 		if st.temp != nil {
-			b = st.temp.enc // what the store receives is the reset value
+			b, d = st.temp.enc, st.temp.sum // what the store receives is the reset value
 		}
-		if st.stored != nil && bytes.Equal(b, st.stored) {
+		if d == st.stored {
 			continue
 		}
 		cur.set[f.name] = b
@@ -165,7 +165,11 @@ func (s *Socket[T]) write(ctx context.Context, cur *cycle) error {
 	}
 	s.version, s.retire = v, nil
 	for _, i := range cur.written {
-		s.fs[i].stored = cur.set[s.tab.fields[i].name]
+		d := cur.sums[i]
+		if t := s.fs[i].temp; t != nil {
+			d = t.sum
+		}
+		s.fs[i].stored = d
 	}
 	return nil
 }
@@ -187,6 +191,7 @@ func (s *Socket[T]) encodeRest(cur *cycle) error {
 			if b, err = s.encode(i); err != nil {
 				return fmt.Errorf("encode field %q: %w", f.name, err)
 			}
+			cur.sums[i] = s.tab.digest(b) // not in cur.encoded: the render did not see it
 		}
 		cur.set[f.name] = b
 		cur.written = append(cur.written, i)
@@ -198,7 +203,7 @@ func (s *Socket[T]) encodeRest(cur *cycle) error {
 // forgets the cycle's assignments.
 func (s *Socket[T]) endCycle(cur *cycle) {
 	for _, i := range cur.encoded {
-		s.fs[i].seen = cur.enc[i]
+		s.fs[i].seen = cur.sums[i]
 	}
 	s.rendered = true
 	for _, i := range s.tempIdx {
@@ -225,10 +230,11 @@ func (s *Socket[T]) clearMarks() {
 
 // cycle is the working memory of one render cycle, reused through a pool
 // per Manager, so that a cycle allocates little beyond the encodings it
-// makes and an idle socket holds none. The encodings themselves are never
-// reused: stored and seen keep them.
+// makes and an idle socket holds none. The encodings are never reused:
+// the store may keep them.
 type cycle struct {
 	enc     [][]byte          // per field: its encoding this cycle, or nil
+	sums    []digest          // per field: the digest of what enc or set holds
 	encoded []int             // the fields enc holds
 	set     map[string][]byte // the fields to write, by name
 	written []int             // the fields set holds
@@ -239,7 +245,7 @@ func (tab *table) cycle() *cycle {
 	if c, ok := tab.cycles.Get().(*cycle); ok {
 		return c
 	}
-	return &cycle{enc: make([][]byte, len(tab.fields))}
+	return &cycle{enc: make([][]byte, len(tab.fields)), sums: make([]digest, len(tab.fields))}
 }
 
 // release empties c, dropping its references to the encodings, and keeps it
@@ -248,15 +254,16 @@ func (tab *table) release(c *cycle) {
 	for _, i := range c.encoded {
 		c.enc[i] = nil
 	}
+	clear(c.sums)
 	c.encoded, c.written = c.encoded[:0], c.written[:0]
 	clear(c.set)
 	tab.cycles.Put(c)
 }
 
-// put records b as field i's encoding this cycle.
-func (c *cycle) put(i int, b []byte) {
+// put records b, whose digest is d, as field i's encoding this cycle.
+func (c *cycle) put(i int, b []byte, d digest) {
 	if c.enc[i] == nil { // an encoding is never nil
 		c.encoded = append(c.encoded, i)
 	}
-	c.enc[i] = b
+	c.enc[i], c.sums[i] = b, d
 }

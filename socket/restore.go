@@ -102,7 +102,7 @@ func (s *Socket[T]) reload(rec store.Record) error {
 	for i := range s.tab.fields {
 		if s.tab.fields[i].stored { // unstored fields keep their values
 			s.setInitial(i)
-			s.fs[i].stored = nil
+			s.fs[i].stored = digest{}
 		}
 	}
 	if err := s.restore(rec); err != nil {
@@ -137,7 +137,7 @@ func (s *Socket[T]) restore(rec store.Record) error {
 		fv.SetZero() // the value is the stored one, whatever the field held
 		err := codec.Unmarshal(s.id, name, b, fv.Addr().Interface())
 		if err == nil {
-			s.fs[i].stored = b
+			s.fs[i].stored = s.tab.digest(b)
 			continue
 		}
 		if !errors.Is(err, store.ErrSchema) || s.opts.strict && s.opts.migrations[name] == nil {
@@ -176,7 +176,7 @@ func (s *Socket[T]) migrate(name string, b []byte) error {
 		return fmt.Errorf("migrate field %q: %w", name, err)
 	}
 	for _, r := range rs {
-		if !r.field.stored || s.fs[r.index].stored == nil {
+		if !r.field.stored || s.fs[r.index].stored.none() {
 			s.assign(r)
 		}
 	}

@@ -42,8 +42,8 @@ type Socket[T any] struct {
 
 // fieldState is what a socket knows of one field of its context.
 type fieldState struct {
-	stored []byte // the bytes the store holds (nil: none)
-	seen   []byte // a stored field's encoding when the last render ran
+	stored digest // of the bytes the store holds (none: no bytes, or unreadable)
+	seen   digest // of a stored field's encoding when the last render ran
 	temp   *temp  // its reset value, if TempAssign set one
 	marked bool   // assigned since the last render (in Socket.assigned)
 }
@@ -52,6 +52,7 @@ type fieldState struct {
 type temp struct {
 	value any
 	enc   []byte           // value encoded (stored fields)
+	sum   digest           // of enc
 	set   func(ctx, v any) // the Field's setter, or nil (reflect)
 }
 
@@ -140,6 +141,7 @@ func (s *Socket[T]) TempAssign(as ...Assignment) error {
 			if t.enc, err = codec.Marshal(t.value); err != nil {
 				return fmt.Errorf("socket: temp assign %q: encode field %q: %w", s.id, r.name, err)
 			}
+			t.sum = s.tab.digest(t.enc)
 		}
 		ts[i] = t
 	}
