@@ -38,5 +38,5 @@ func ExampleUnmarshal() {
 	// Output:
 	// [a b]
 	// true
-	// livectx: corrupt field "tags" of record "room-7": msgpack: array of 4294967295 elements declared at offset 0, 0 bytes remain
+	// store: corrupt field "tags" of record "room-7": msgpack: array of 4294967295 elements declared at offset 0, 0 bytes remain
 }

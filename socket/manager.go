@@ -12,7 +12,9 @@ import (
 	"github.com/livectx/livectx/store"
 )
 
-// ErrClosed is returned by the methods of a closed Socket.
+// ErrClosed is returned, naming the call and id, by the methods of a Socket
+// after its Close: the socket ended. It is not store.ErrClosed, which a
+// socket whose store was closed returns (wrapped in the store's own words).
 var ErrClosed = errors.New("socket: closed")
 
 // Option configures a Manager.

@@ -61,7 +61,7 @@ func (s *Socket[T]) Render(ctx context.Context, render func(c T, changed Changed
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return fmt.Errorf("socket: render %q: %w", s.id, ErrClosed)
+		return fmt.Errorf("%w: render %q", ErrClosed, s.id)
 	}
 	cur := s.tab.cycle()
 	defer s.tab.release(cur)

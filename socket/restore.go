@@ -52,7 +52,7 @@ func (s *Socket[T]) Reload(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return fmt.Errorf("socket: reload %q: %w", s.id, ErrClosed)
+		return fmt.Errorf("%w: reload %q", ErrClosed, s.id)
 	}
 	rec, err := s.store.Load(ctx, s.id)
 	if err == nil {
@@ -76,7 +76,7 @@ func (s *Socket[T]) Sync(ctx context.Context) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false, fmt.Errorf("socket: sync %q: %w", s.id, ErrClosed)
+		return false, fmt.Errorf("%w: sync %q", ErrClosed, s.id)
 	}
 	rec, err := s.store.Load(ctx, s.id)
 	switch {

@@ -159,7 +159,7 @@ func (s *Socket[T]) TempAssign(as ...Assignment) error {
 // rs.
 func (s *Socket[T]) check(rs []resolved, as []Assignment) ([]resolved, error) {
 	if s.closed {
-		return nil, fmt.Errorf("socket: assign %q: %w", s.id, ErrClosed)
+		return nil, fmt.Errorf("%w: assign %q", ErrClosed, s.id)
 	}
 	for _, a := range as {
 		r, err := s.tab.resolve(a)

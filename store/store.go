@@ -23,23 +23,24 @@ import (
 // own errors with %w so the original stays reachable.
 var (
 	// ErrNotFound: no record is stored under the id, or it has expired.
-	ErrNotFound = errors.New("livectx: record not found")
+	ErrNotFound = errors.New("store: record not found")
 	// ErrConflict: Apply expected a version the store no longer holds;
 	// nothing was written.
-	ErrConflict = errors.New("livectx: version conflict")
-	// ErrClosed: the store was closed.
-	ErrClosed = errors.New("livectx: store closed")
+	ErrConflict = errors.New("store: version conflict")
+	// ErrClosed: the store was closed. (A closed socket.Socket returns
+	// socket.ErrClosed instead: the socket ended, its store may be open.)
+	ErrClosed = errors.New("store: closed")
 	// ErrTooLarge: a field, a record or the whole store would exceed its cap;
 	// nothing was written.
-	ErrTooLarge = errors.New("livectx: too large")
+	ErrTooLarge = errors.New("store: too large")
 	// ErrInvalidID: an id is empty or longer than MaxIDLen.
-	ErrInvalidID = errors.New("livectx: invalid id")
+	ErrInvalidID = errors.New("store: invalid id")
 	// ErrInvalidField: a field name is empty or longer than MaxFieldNameLen,
 	// or a Change both sets and deletes one field.
-	ErrInvalidField = errors.New("livectx: invalid field")
+	ErrInvalidField = errors.New("store: invalid field")
 	// ErrCorrupt: stored bytes could not be read back. Returned inside a
 	// *CorruptError that names the id and field.
-	ErrCorrupt = errors.New("livectx: corrupt stored data")
+	ErrCorrupt = errors.New("store: corrupt stored data")
 )
 
 // Limits on names, the same in every backend.
@@ -158,9 +159,9 @@ type CorruptError struct {
 
 func (e *CorruptError) Error() string {
 	if e.Field == "" {
-		return fmt.Sprintf("livectx: corrupt record %q: %v", e.ID, e.Err)
+		return fmt.Sprintf("store: corrupt record %q: %v", e.ID, e.Err)
 	}
-	return fmt.Sprintf("livectx: corrupt field %q of record %q: %v", e.Field, e.ID, e.Err)
+	return fmt.Sprintf("store: corrupt field %q of record %q: %v", e.Field, e.ID, e.Err)
 }
 
 func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
