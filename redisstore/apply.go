@@ -36,7 +36,7 @@ func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, e
 	case 1:
 		return uint64(w.n), nil
 	case 2:
-		err = fmt.Errorf("%w: stored version %d, expected %d", store.ErrConflict, w.n, c.IfVersion)
+		err = store.VersionConflict(uint64(w.n), c.IfVersion)
 	case 3:
 		err = s.cfg.CheckRecordSize(int(w.n))
 	case 4:

@@ -21,3 +21,20 @@ func TestErrorsStartWithTheirPackage(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionConflictNamesBothVersions(t *testing.T) {
+	tests := []struct {
+		stored, expected uint64
+		want             string
+	}{
+		{3, 2, "store: version conflict: record at version 3, expected 2"},
+		{0, 2, "store: version conflict: no record stored, expected version 2"},
+		{3, 0, "store: version conflict: record at version 3, expected none"},
+	}
+	for _, tt := range tests {
+		err := store.VersionConflict(tt.stored, tt.expected)
+		if !errors.Is(err, store.ErrConflict) || err.Error() != tt.want {
+			t.Errorf("VersionConflict(%d, %d) = %q, want %q matching ErrConflict", tt.stored, tt.expected, err, tt.want)
+		}
+	}
+}

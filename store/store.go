@@ -149,6 +149,22 @@ func ValidateID(id string) error {
 	return nil
 }
 
+// VersionConflict returns the error of an Apply whose expected version
+// (Change.IfVersion, 0 for no record) is not the stored one (0 when no
+// record is stored): ErrConflict, then both versions, e.g. "store: version
+// conflict: record at version 3, expected 2". Every backend builds its
+// conflict error with it, under its own prefix and the id, so that a
+// conflict reads the same whatever the store.
+func VersionConflict(stored, expected uint64) error {
+	switch {
+	case stored == 0:
+		return fmt.Errorf("%w: no record stored, expected version %d", ErrConflict, expected)
+	case expected == 0:
+		return fmt.Errorf("%w: record at version %d, expected none", ErrConflict, stored)
+	}
+	return fmt.Errorf("%w: record at version %d, expected %d", ErrConflict, stored, expected)
+}
+
 // CorruptError reports stored bytes that could not be decoded. It matches
 // ErrCorrupt with errors.Is.
 type CorruptError struct {
