@@ -138,7 +138,7 @@ func runOp(s store.ContextStore, o diffOp) diffResult {
 	case "touch":
 		return diffResult{err: sentinel(s.Touch(ctx, o.id))}
 	case "ttl":
-		tr, ok := s.(store.TTLReader)
+		tr, ok := store.As[store.TTLReader](s)
 		if !ok {
 			return diffResult{noTTL: true}
 		}
@@ -302,7 +302,7 @@ func diffRun(clock *storetest.Clock, unit, ttlSlack time.Duration, backends []di
 }
 
 func diffList(s store.ContextStore) ([]string, error) {
-	l, ok := s.(store.Lister)
+	l, ok := store.As[store.Lister](s)
 	if !ok {
 		return nil, fmt.Errorf("%T does not list", s)
 	}

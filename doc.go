@@ -22,7 +22,8 @@
 //   - sealed and observe: wrapper stores that encrypt every field at rest
 //     (AES-256-GCM, key rotation) and report every operation to an
 //     observer (logging through a *slog.Logger; examples/prometheus exports
-//     metrics).
+//     metrics). Each returns its own Store type over any store; store.As
+//     finds through them what the store underneath can do.
 //   - store/storetest and socket/sockettest: the conformance suite a
 //     backend runs to prove that it keeps the contract, and the socket's
 //     behaviours over any store.

@@ -8,8 +8,8 @@ import (
 // Logger returns an Observer that logs every event to l with the attributes
 // op, id, outcome, duration, bytes_in, bytes_out, fields, version and, on
 // failure, err. Expected outcomes (ok, not_found, conflict) log at
-// slog.LevelDebug; refused calls (invalid, too_large, closed, canceled,
-// deadline) at slog.LevelWarn; corrupt records and backend failures at
+// slog.LevelDebug; refused calls (invalid, too_large, closed, unsupported,
+// canceled, deadline) at slog.LevelWarn; corrupt records and backend failures at
 // slog.LevelError. Ids are logged as they are: wrap l's handler if ids are
 // sensitive.
 func Logger(l *slog.Logger) Observer {

@@ -8,6 +8,7 @@ package observe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/livectx/livectx/store"
@@ -52,7 +53,7 @@ type Event struct {
 // Outcome names an error by the sentinel it matches, for use as a metric
 // label or log attribute with few values: "ok" (nil), "not_found",
 // "conflict", "too_large", "invalid" (id or field), "corrupt", "closed",
-// "canceled", "deadline", or "error" for anything else.
+// "unsupported", "canceled", "deadline", or "error" for anything else.
 func Outcome(err error) string {
 	switch {
 	case err == nil:
@@ -69,6 +70,8 @@ func Outcome(err error) string {
 		return "corrupt"
 	case errors.Is(err, store.ErrClosed):
 		return "closed"
+	case errors.Is(err, store.ErrUnsupported):
+		return "unsupported"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded):
@@ -95,38 +98,29 @@ func (f Func) Observe(ctx context.Context, e Event) { f(ctx, e) }
 // Store forwards every call to the inner store and reports it to the
 // observer. It is safe for concurrent use when the inner store and observer
 // are.
+//
+// Store has the optional methods of store.Lister and store.TTLReader
+// whatever it wraps; over a store that lacks one, the method returns (and
+// reports) an error matching store.ErrUnsupported. store.As sees through it
+// to what the inner store offers.
 type Store struct {
 	inner store.ContextStore
 	obs   Observer
 }
 
-// New returns a store that reports every operation on inner to obs. The
-// result implements store.Lister and store.TTLReader exactly when inner does
-// (see store.WithCapabilities). A nil obs returns inner itself. New takes
-// inner over: closing the result closes inner.
-func New(inner store.ContextStore, obs Observer) store.ContextStore {
+var (
+	_ store.Lister    = (*Store)(nil)
+	_ store.TTLReader = (*Store)(nil)
+)
+
+// New returns a store that reports every operation on inner to obs; a nil
+// obs reports nothing. New takes inner over: closing the result closes
+// inner.
+func New(inner store.ContextStore, obs Observer) *Store {
 	if obs == nil {
-		return inner
+		obs = Func(func(context.Context, Event) {})
 	}
-	s := &Store{inner: inner, obs: obs}
-	var c store.Capabilities
-	if l, ok := inner.(store.Lister); ok {
-		c.List = func(ctx context.Context, cursor string, limit int) ([]string, string, error) {
-			start := time.Now()
-			ids, next, err := l.List(ctx, cursor, limit)
-			obs.Observe(ctx, Event{Op: OpList, Duration: time.Since(start), Err: err, Fields: len(ids)})
-			return ids, next, err
-		}
-	}
-	if r, ok := inner.(store.TTLReader); ok {
-		c.TTL = func(ctx context.Context, id string) (time.Duration, error) {
-			start := time.Now()
-			d, err := r.TTL(ctx, id)
-			obs.Observe(ctx, Event{Op: OpTTL, ID: id, Duration: time.Since(start), Err: err})
-			return d, err
-		}
-	}
-	return store.WithCapabilities(s, c)
+	return &Store{inner: inner, obs: obs}
 }
 
 // Load forwards to the inner store and reports the record's size.
@@ -172,3 +166,43 @@ func (s *Store) Close() error {
 	s.obs.Observe(context.Background(), Event{Op: OpClose, Duration: time.Since(start), Err: err})
 	return err
 }
+
+// List forwards to the inner store and reports the number of ids it
+// returned; see store.Lister. When the inner store cannot list, it returns
+// an error matching store.ErrUnsupported.
+func (s *Store) List(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+	start := time.Now()
+	var (
+		ids  []string
+		next string
+		err  error
+	)
+	if l, ok := s.inner.(store.Lister); ok {
+		ids, next, err = l.List(ctx, cursor, limit)
+	} else {
+		err = fmt.Errorf("observe: list: %w", store.ErrUnsupported)
+	}
+	s.obs.Observe(ctx, Event{Op: OpList, Duration: time.Since(start), Err: err, Fields: len(ids)})
+	return ids, next, err
+}
+
+// TTL forwards to the inner store; see store.TTLReader. When the inner store
+// cannot tell, it returns an error matching store.ErrUnsupported.
+func (s *Store) TTL(ctx context.Context, id string) (time.Duration, error) {
+	start := time.Now()
+	var (
+		d   time.Duration
+		err error
+	)
+	if r, ok := s.inner.(store.TTLReader); ok {
+		d, err = r.TTL(ctx, id)
+	} else {
+		err = fmt.Errorf("observe: ttl %q: %w", id, store.ErrUnsupported)
+	}
+	s.obs.Observe(ctx, Event{Op: OpTTL, ID: id, Duration: time.Since(start), Err: err})
+	return d, err
+}
+
+// Unwrap returns the inner store, for store.As. Calls made through it are
+// not reported.
+func (s *Store) Unwrap() store.ContextStore { return s.inner }

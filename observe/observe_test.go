@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/livectx/livectx/internal/testbackends"
 	"github.com/livectx/livectx/memory"
 	"github.com/livectx/livectx/observe"
 	"github.com/livectx/livectx/store"
@@ -43,17 +44,19 @@ func (r *recorder) take() []observe.Event {
 	return e
 }
 
-func TestConformanceOverMemory(t *testing.T) {
-	var total int
-	var mu sync.Mutex
-	counter := observe.Func(func(context.Context, observe.Event) { mu.Lock(); total++; mu.Unlock() })
-	storetest.Run(t, func(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
-		s := observe.New(memory.New(opts...), counter)
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
-	if total < 1000 {
-		t.Fatalf("the suite's calls produced %d events; every call should report one", total)
+func TestConformance(t *testing.T) {
+	for _, b := range []testbackends.Backend{testbackends.All[0], testbackends.Bare} {
+		t.Run("over "+b.Name, func(t *testing.T) {
+			var total int
+			var mu sync.Mutex
+			counter := observe.Func(func(context.Context, observe.Event) { mu.Lock(); total++; mu.Unlock() })
+			storetest.Run(t, func(t *testing.T, clock *storetest.Clock, opts ...store.Option) store.ContextStore {
+				return observe.New(b.Open(t, clock, opts...), counter)
+			})
+			if total < 1000 {
+				t.Fatalf("the suite's calls produced %d events; every call should report one", total)
+			}
+		})
 	}
 }
 
@@ -96,14 +99,14 @@ func TestEveryOperationIsReported(t *testing.T) {
 		{"a cancelled call is canceled", func() error { return s.Touch(cancelled, "r") },
 			want{observe.OpTouch, "r", "canceled", 0, 0, 0, 0}},
 		{"a touch", func() error { return s.Touch(ctx, "r") }, want{observe.OpTouch, "r", "ok", 0, 0, 0, 0}},
-		{"a time to live read", func() error { _, err := s.(store.TTLReader).TTL(ctx, "r"); return err },
+		{"a time to live read", func() error { _, err := s.TTL(ctx, "r"); return err },
 			want{observe.OpTTL, "r", "ok", 0, 0, 0, 0}},
 		{"a delete", func() error { return s.Delete(ctx, "r") }, want{observe.OpDelete, "r", "ok", 0, 0, 0, 0}},
 		{"a list reports the ids it returns", func() error {
 			s.Apply(ctx, "a", store.Change{})
 			s.Apply(ctx, "b", store.Change{})
 			rec.take()
-			_, _, err := s.(store.Lister).List(ctx, "", 10)
+			_, _, err := s.List(ctx, "", 10)
 			return err
 		}, want{observe.OpList, "", "ok", 0, 0, 2, 0}},
 		{"a close", s.Close, want{observe.OpClose, "", "ok", 0, 0, 0, 0}},
@@ -134,16 +137,17 @@ func TestEveryOperationIsReported(t *testing.T) {
 
 func TestOutcomeNamesEverySentinel(t *testing.T) {
 	tests := map[string]error{
-		"ok":        nil,
-		"not_found": fmt.Errorf("x: %w", store.ErrNotFound),
-		"conflict":  fmt.Errorf("x: %w", store.ErrConflict),
-		"too_large": store.ErrTooLarge,
-		"invalid":   store.ErrInvalidField,
-		"corrupt":   &store.CorruptError{ID: "r", Err: errors.New("bad")},
-		"closed":    store.ErrClosed,
-		"canceled":  context.Canceled,
-		"deadline":  context.DeadlineExceeded,
-		"error":     errors.New("connection refused"),
+		"ok":          nil,
+		"not_found":   fmt.Errorf("x: %w", store.ErrNotFound),
+		"conflict":    fmt.Errorf("x: %w", store.ErrConflict),
+		"too_large":   store.ErrTooLarge,
+		"invalid":     store.ErrInvalidField,
+		"corrupt":     &store.CorruptError{ID: "r", Err: errors.New("bad")},
+		"closed":      store.ErrClosed,
+		"unsupported": fmt.Errorf("x: %w", store.ErrUnsupported),
+		"canceled":    context.Canceled,
+		"deadline":    context.DeadlineExceeded,
+		"error":       errors.New("connection refused"),
 	}
 	for want, err := range tests {
 		if got := observe.Outcome(err); got != want {
@@ -194,10 +198,46 @@ func TestLoggerLevels(t *testing.T) {
 	}
 }
 
-func TestNilObserverReturnsInner(t *testing.T) {
+func TestNilObserverReportsNothing(t *testing.T) {
 	m := memory.New()
-	t.Cleanup(func() { m.Close() })
-	if s := observe.New(m, nil); s != store.ContextStore(m) {
-		t.Errorf("with a nil observer New returned %T, want the inner store", s)
+	s := observe.New(m, nil)
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Apply(ctx, "r", store.Change{Set: map[string][]byte{"a": []byte("A")}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Load(ctx, "r"); err != nil || string(r.Fields["a"]) != "A" {
+		t.Fatalf("Load through a nil observer = %q, %v", r.Fields, err)
+	}
+	if s.Unwrap() != store.ContextStore(m) {
+		t.Errorf("Unwrap = %T, want the inner store", s.Unwrap())
+	}
+}
+
+// Over a store without optional interfaces, List and TTL say so, and are
+// reported as "unsupported".
+func TestMissingCapabilitiesAreUnsupported(t *testing.T) {
+	rec := &recorder{}
+	m := memory.New()
+	s := observe.New(struct{ store.ContextStore }{m}, rec)
+	t.Cleanup(func() { s.Close() })
+	if _, ok := store.As[store.Lister](s); ok {
+		t.Error("store.As finds a Lister the inner store does not have")
+	}
+	if _, ok := store.As[store.TTLReader](s); ok {
+		t.Error("store.As finds a TTLReader the inner store does not have")
+	}
+	_, _, errList := s.List(ctx, "", 10)
+	_, errTTL := s.TTL(ctx, "r")
+	for i, err := range []error{errList, errTTL} {
+		if !errors.Is(err, store.ErrUnsupported) || !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("call %d: %v, want store.ErrUnsupported", i, err)
+		}
+	}
+	var outcomes []string
+	for _, e := range rec.take() {
+		outcomes = append(outcomes, string(e.Op)+" "+observe.Outcome(e.Err))
+	}
+	if want := []string{"list unsupported", "ttl unsupported"}; !slices.Equal(outcomes, want) {
+		t.Errorf("events %q, want %q", outcomes, want)
 	}
 }

@@ -42,6 +42,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/livectx/livectx/store"
 )
@@ -81,34 +82,28 @@ type key struct {
 
 // Store seals values on their way to the inner store and opens them on the
 // way back. It is safe for concurrent use when the inner store is.
+//
+// Store has the optional methods of store.Lister and store.TTLReader
+// whatever it wraps, forwarding them (ids and times to live are stored in
+// clear); over a store that lacks one, the method returns an error matching
+// store.ErrUnsupported. store.As sees through it to what the inner store
+// offers.
 type Store struct {
 	inner     store.ContextStore
 	namespace string
 	keys      []key // keys[0] seals
 }
 
+var (
+	_ store.Lister    = (*Store)(nil)
+	_ store.TTLReader = (*Store)(nil)
+)
+
 // New returns a store that seals every field value written through it with
 // keys[0] and opens values sealed with any of keys. Each key is KeySize
-// random bytes; New copies them. The result implements store.Lister and
-// store.TTLReader exactly when inner does (see store.WithCapabilities).
-// New takes inner over: closing the result closes inner.
-func New(inner store.ContextStore, keys [][]byte, opts ...Option) (store.ContextStore, error) {
-	s, err := newStore(inner, keys, opts...)
-	if err != nil {
-		return nil, err
-	}
-	// Ids and times to live are stored in clear: forward them as they are.
-	var c store.Capabilities
-	if l, ok := inner.(store.Lister); ok {
-		c.List = l.List
-	}
-	if r, ok := inner.(store.TTLReader); ok {
-		c.TTL = r.TTL
-	}
-	return store.WithCapabilities(s, c), nil
-}
-
-func newStore(inner store.ContextStore, keys [][]byte, opts ...Option) (*Store, error) {
+// random bytes; New copies them. New takes inner over: closing the result
+// closes inner.
+func New(inner store.ContextStore, keys [][]byte, opts ...Option) (*Store, error) {
 	if inner == nil {
 		return nil, errors.New("sealed: nil inner store")
 	}
@@ -245,3 +240,27 @@ func (s *Store) Touch(ctx context.Context, id string) error { return s.inner.Tou
 
 // Close closes the inner store.
 func (s *Store) Close() error { return s.inner.Close() }
+
+// List forwards to the inner store; see store.Lister. When the inner store
+// cannot list, it returns an error matching store.ErrUnsupported.
+func (s *Store) List(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+	l, ok := s.inner.(store.Lister)
+	if !ok {
+		return nil, "", fmt.Errorf("sealed: list: %w", store.ErrUnsupported)
+	}
+	return l.List(ctx, cursor, limit)
+}
+
+// TTL forwards to the inner store; see store.TTLReader. When the inner store
+// cannot tell, it returns an error matching store.ErrUnsupported.
+func (s *Store) TTL(ctx context.Context, id string) (time.Duration, error) {
+	r, ok := s.inner.(store.TTLReader)
+	if !ok {
+		return 0, fmt.Errorf("sealed: ttl %q: %w", id, store.ErrUnsupported)
+	}
+	return r.TTL(ctx, id)
+}
+
+// Unwrap returns the inner store, for store.As. What is written through it
+// is not sealed.
+func (s *Store) Unwrap() store.ContextStore { return s.inner }

@@ -53,9 +53,10 @@ func wrap(t *testing.T, open storetest.Opener) storetest.Opener {
 	}
 }
 
-// TestConformance runs the suite on sealed stores over every backend.
+// TestConformance runs the suite on sealed stores over every backend, and
+// over a store without optional interfaces.
 func TestConformance(t *testing.T) {
-	for _, b := range testbackends.All {
+	for _, b := range append(testbackends.All, testbackends.Bare) {
 		t.Run("over "+b.Name, func(t *testing.T) {
 			storetest.Suite{Open: wrap(t, b.Open), TTL: b.TTL}.Run(t)
 		})
@@ -63,7 +64,7 @@ func TestConformance(t *testing.T) {
 }
 
 // rawAndSealed returns a memory store and a sealed store over it.
-func rawAndSealed(t *testing.T, keys [][]byte, opts ...sealed.Option) (*memory.Store, store.ContextStore) {
+func rawAndSealed(t *testing.T, keys [][]byte, opts ...sealed.Option) (*memory.Store, *sealed.Store) {
 	t.Helper()
 	raw := memory.New()
 	s, err := sealed.New(raw, keys, opts...)

@@ -1,49 +1,24 @@
 package store
 
-import (
-	"context"
-	"time"
-)
-
-// Capabilities are the optional interfaces (Lister, TTLReader) a wrapper
-// store offers, as functions; a nil function means the wrapper lacks it.
-type Capabilities struct {
-	List func(ctx context.Context, cursor string, limit int) ([]string, string, error)
-	TTL  func(ctx context.Context, id string) (time.Duration, error)
-}
-
-// WithCapabilities returns s extended with the capabilities that are not
-// nil, so that a type assertion on the result finds exactly those. Wrapper
-// stores (sealed, observe) use it to offer what the store they wrap offers.
-func WithCapabilities(s ContextStore, c Capabilities) ContextStore {
-	switch {
-	case c.List != nil && c.TTL != nil:
-		return struct {
-			ContextStore
-			listFunc
-			ttlFunc
-		}{s, c.List, c.TTL}
-	case c.List != nil:
-		return struct {
-			ContextStore
-			listFunc
-		}{s, c.List}
-	case c.TTL != nil:
-		return struct {
-			ContextStore
-			ttlFunc
-		}{s, c.TTL}
+// As returns s as C, one of the optional interfaces (Lister, TTLReader),
+// when s can serve it: s implements C and so does every store it wraps, as
+// far down as Unwrap methods lead. Find capabilities with As rather than a
+// type assertion: a wrapper store (sealed, observe) has every optional method
+// whatever it wraps, and one the store underneath lacks returns
+// ErrUnsupported.
+//
+// A wrapper store makes itself transparent to As with a method
+// Unwrap() ContextStore returning the store it forwards to.
+func As[C any](s ContextStore) (C, bool) {
+	c, ok := s.(C)
+	for ok {
+		w, wraps := s.(interface{ Unwrap() ContextStore })
+		if !wraps {
+			return c, true
+		}
+		s = w.Unwrap()
+		_, ok = s.(C)
 	}
-	return s
+	var none C
+	return none, false
 }
-
-type (
-	listFunc func(ctx context.Context, cursor string, limit int) ([]string, string, error)
-	ttlFunc  func(ctx context.Context, id string) (time.Duration, error)
-)
-
-func (f listFunc) List(ctx context.Context, cursor string, limit int) ([]string, string, error) {
-	return f(ctx, cursor, limit)
-}
-
-func (f ttlFunc) TTL(ctx context.Context, id string) (time.Duration, error) { return f(ctx, id) }

@@ -12,7 +12,7 @@ import (
 func TestErrorsStartWithTheirPackage(t *testing.T) {
 	for _, err := range []error{
 		store.ErrNotFound, store.ErrConflict, store.ErrClosed, store.ErrTooLarge,
-		store.ErrInvalidID, store.ErrInvalidField, store.ErrCorrupt,
+		store.ErrInvalidID, store.ErrInvalidField, store.ErrCorrupt, store.ErrUnsupported,
 		&store.CorruptError{ID: "r", Err: errors.New("bad")},
 		&store.CorruptError{ID: "r", Field: "f", Err: errors.New("bad")},
 	} {

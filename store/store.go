@@ -41,6 +41,10 @@ var (
 	// ErrCorrupt: stored bytes could not be read back. Returned inside a
 	// *CorruptError that names the id and field.
 	ErrCorrupt = errors.New("store: corrupt stored data")
+	// ErrUnsupported: the store cannot do this optional operation: a wrapper
+	// store's List or TTL over a store that lacks it (see As). It also
+	// matches errors.ErrUnsupported.
+	ErrUnsupported = fmt.Errorf("store: %w", errors.ErrUnsupported)
 )
 
 // Limits on names, the same in every backend.
@@ -86,7 +90,7 @@ type ContextStore interface {
 }
 
 // Lister is implemented by stores that can page through the ids they hold,
-// for tools such as the livectx inspector. Find it with a type assertion.
+// for tools such as the livectx inspector. Find it with As.
 type Lister interface {
 	// List returns a page of ids of live records starting at cursor (""
 	// for the first page), and the cursor of the next page, "" after the
@@ -99,8 +103,7 @@ type Lister interface {
 }
 
 // TTLReader is implemented by stores that can tell how long a record has
-// left to live, for tools such as the livectx inspector. Find it with a type
-// assertion.
+// left to live, for tools such as the livectx inspector. Find it with As.
 type TTLReader interface {
 	// TTL returns the time the record under id has left to live, 0 when it
 	// never expires, or ErrNotFound when it is missing or expired. It does

@@ -52,6 +52,15 @@ var All = append([]Backend{
 	}},
 }, redisBackends()...)
 
+// Bare is the memory store with its optional interfaces (store.Lister,
+// store.TTLReader) hidden, not one of All: wrapper stores run the suite over
+// it to prove that they offer only what the store they wrap offers.
+var Bare = Backend{Name: "a store with no optional interface", Open: func(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
+	s := memory.New(opts...)
+	t.Cleanup(func() { s.Close() })
+	return struct{ store.ContextStore }{s}
+}}
+
 // redisBackends opens a client per store (a miniredis per store, so its
 // clock can follow the test's).
 func redisBackends() []Backend {

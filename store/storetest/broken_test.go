@@ -51,7 +51,21 @@ var broken = map[string]struct {
 		},
 		"hostile ids are stored one to one and isolated",
 	},
+	"a wrapper that does not forward List and TTL": {
+		func(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
+			return forgetful{openMemory(t, opts...)}
+		},
+		wrapperCase,
+	},
+	"a wrapper that lists what it cannot": {
+		func(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
+			return pretending{struct{ store.ContextStore }{openMemory(t, opts...)}}
+		},
+		wrapperCase,
+	},
 }
+
+const wrapperCase = "a wrapper offers exactly the optional interfaces of the store it wraps"
 
 func openMemory(t *testing.T, opts ...store.Option) store.ContextStore {
 	s := memory.New(opts...)
@@ -172,4 +186,20 @@ func (g globEscaping) Delete(ctx context.Context, id string) error {
 
 func (g globEscaping) Touch(ctx context.Context, id string) error {
 	return g.ContextStore.Touch(ctx, globs.Replace(id))
+}
+
+// forgetful wraps a store that lists and tells times to live, and does
+// neither.
+type forgetful struct{ store.ContextStore }
+
+func (f forgetful) Unwrap() store.ContextStore { return f.ContextStore }
+
+// pretending wraps a store that cannot list, and lists nothing instead of
+// saying so.
+type pretending struct{ store.ContextStore }
+
+func (p pretending) Unwrap() store.ContextStore { return p.ContextStore }
+
+func (p pretending) List(context.Context, string, int) ([]string, string, error) {
+	return nil, "", nil
 }

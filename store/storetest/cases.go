@@ -76,6 +76,7 @@ var cases = []struct {
 	{"close is idempotent and later calls get the closed error", closeIdempotent},
 	{"listing returns every live id exactly once", listing},
 	{"the time to live left is reported", ttlLeft},
+	{"a wrapper offers exactly the optional interfaces of the store it wraps", wrapperCapabilities},
 }
 
 func ctx() context.Context { return context.Background() }
@@ -300,7 +301,7 @@ func expiredIsMissing(t *testing.T, e *env) {
 	e.advance(0.7)
 	wantMissing(t, s, "r")
 	wantErr(t, "Touch of an expired record", s.Touch(ctx(), "r"), store.ErrNotFound)
-	if l, ok := s.(store.Lister); ok {
+	if l, ok := store.As[store.Lister](s); ok {
 		if ids := listAll(t, l, 2); !slices.Equal(ids, []string{"keep"}) {
 			t.Fatalf("listing after expiry = %q, want only \"keep\"", ids)
 		}
@@ -393,7 +394,7 @@ func cancelledContext(t *testing.T, e *env) {
 	for _, call := range calls {
 		wantErr(t, call.name+" with a cancelled context", call.call(), context.Canceled)
 	}
-	if l, ok := s.(store.Lister); ok {
+	if l, ok := store.As[store.Lister](s); ok {
 		_, _, err := l.List(c, "", 10)
 		wantErr(t, "List with a cancelled context", err, context.Canceled)
 	}
@@ -499,7 +500,7 @@ func hostileIDs(t *testing.T, e *env) {
 			t.Errorf("id %q has version %d after one write: another id's write reached it", id, r.Version)
 		}
 	}
-	if l, ok := s.(store.Lister); ok {
+	if l, ok := store.As[store.Lister](s); ok {
 		got := listAll(t, l, 5)
 		if want := slices.Sorted(slices.Values(ids)); !slices.Equal(got, want) {
 			t.Fatalf("listing = %q, want %q", got, want)
@@ -530,7 +531,7 @@ func invalidIDs(t *testing.T, e *env) {
 		wantErr(t, fmt.Sprintf("Touch(%d-byte id)", len(id)), s.Touch(ctx(), id), store.ErrInvalidID)
 		wantErr(t, fmt.Sprintf("Delete(%d-byte id)", len(id)), s.Delete(ctx(), id), store.ErrInvalidID)
 	}
-	if l, ok := s.(store.Lister); ok {
+	if l, ok := store.As[store.Lister](s); ok {
 		if ids := listAll(t, l, 10); len(ids) != 0 {
 			t.Fatalf("refused ids were stored: %q", ids)
 		}
@@ -592,7 +593,7 @@ func closeIdempotent(t *testing.T, e *env) {
 	wantErr(t, "Apply after Close", err, store.ErrClosed)
 	wantErr(t, "Touch after Close", s.Touch(ctx(), "r"), store.ErrClosed)
 	wantErr(t, "Delete after Close", s.Delete(ctx(), "r"), store.ErrClosed)
-	if l, ok := s.(store.Lister); ok {
+	if l, ok := store.As[store.Lister](s); ok {
 		_, _, err := l.List(ctx(), "", 10)
 		wantErr(t, "List after Close", err, store.ErrClosed)
 	}
@@ -600,9 +601,9 @@ func closeIdempotent(t *testing.T, e *env) {
 
 func listing(t *testing.T, e *env) {
 	s := e.open(t, store.WithTTL(e.suite.TTL))
-	l, ok := s.(store.Lister)
+	l, ok := store.As[store.Lister](s)
 	if !ok {
-		t.Skipf("%T does not implement store.Lister", s)
+		t.Skipf("%T cannot list (store.As[store.Lister])", s)
 	}
 	if ids := listAll(t, l, 10); len(ids) != 0 {
 		t.Fatalf("an empty store lists %q", ids)
@@ -660,9 +661,9 @@ func listAll(t *testing.T, l store.Lister, limit int) []string {
 
 func ttlLeft(t *testing.T, e *env) {
 	s := e.open(t, store.WithTTL(e.suite.TTL))
-	r, ok := s.(store.TTLReader)
+	r, ok := store.As[store.TTLReader](s)
 	if !ok {
-		t.Skipf("%T does not implement store.TTLReader", s)
+		t.Skipf("%T cannot tell times to live (store.As[store.TTLReader])", s)
 	}
 	_, err := r.TTL(ctx(), "r")
 	wantErr(t, "TTL of a missing id", err, store.ErrNotFound)
@@ -686,7 +687,46 @@ func ttlLeft(t *testing.T, e *env) {
 
 	forever := e.open(t)
 	apply(t, forever, "r", set("a", "A"))
-	if d, err := forever.(store.TTLReader).TTL(ctx(), "r"); err != nil || d != 0 {
+	r, _ = store.As[store.TTLReader](forever)
+	if d, err := r.TTL(ctx(), "r"); err != nil || d != 0 {
 		t.Fatalf("TTL of a record in a store without a TTL = %v, %v; want 0", d, err)
+	}
+}
+
+// wrapperCapabilities checks a wrapper store (one with an Unwrap method)
+// against the store it wraps: it forwards each optional interface that store
+// offers, and its optional methods that store lacks return
+// store.ErrUnsupported.
+func wrapperCapabilities(t *testing.T, e *env) {
+	s := e.open(t)
+	w, ok := s.(interface{ Unwrap() store.ContextStore })
+	if !ok {
+		t.Skipf("%T wraps no store", s)
+	}
+	inner := w.Unwrap()
+	offersAsInner(t, s, inner, "store.Lister", func(l store.Lister) error {
+		_, _, err := l.List(ctx(), "", 10)
+		return err
+	})
+	offersAsInner(t, s, inner, "store.TTLReader", func(r store.TTLReader) error {
+		_, err := r.TTL(ctx(), "r")
+		return err
+	})
+}
+
+// offersAsInner checks the optional interface C, named name, of the wrapper
+// s over inner; call calls one of its methods.
+func offersAsInner[C any](t *testing.T, s, inner store.ContextStore, name string, call func(C) error) {
+	t.Helper()
+	if _, ok := store.As[C](inner); ok {
+		if _, ok := store.As[C](s); !ok {
+			t.Errorf("%T wraps a %s (%T) and is none: it does not forward it", s, name, inner)
+		}
+		return
+	}
+	if c, ok := s.(C); ok {
+		if err := call(c); !errors.Is(err, store.ErrUnsupported) {
+			t.Errorf("%T over a store that is no %s: its method returned %v, want store.ErrUnsupported", s, name, err)
+		}
 	}
 }
