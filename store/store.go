@@ -7,9 +7,58 @@
 // that field, whatever else the context holds.
 //
 // Backends live in their own packages (memory, redisstore, boltstore) and all
-// pass the conformance suite in store/storetest. This package also holds the
-// options every backend shares (TTL, size caps, clock). Stores keep bytes as
-// they are given; package codec encodes and decodes them.
+// pass the conformance suite in store/storetest. Stores keep bytes as they
+// are given; package codec encodes and decodes them.
+//
+// # Using a store
+//
+// Application code needs ContextStore, Record and Change, the sentinel
+// errors (and *CorruptError, which names the unreadable field), the options every backend shares (WithTTL, WithMaxFieldSize,
+// WithMaxRecordSize, WithClock), and As to find an optional capability
+// (Lister, TTLReader).
+//
+// # Writing a backend
+//
+// The rest of the package (Config, NewConfig, WithBackendValue,
+// BackendValue, ValidateID, VersionConflict) is for backend authors. A backend is a package with a Store type and a constructor that
+// takes its client or file first and Options after. Its Store:
+//
+//   - reads its settings from NewConfig(opts...), and makes its own options
+//     with WithBackendValue;
+//   - validates first: Apply calls Config.CheckChange before any I/O and
+//     Config.CheckRecordSize on the merged record; Load, Touch, Delete and
+//     TTL call ValidateID. A refused call writes nothing;
+//   - answers a stale Change.IfVersion with VersionConflict(stored,
+//     expected), writing nothing;
+//   - turns its native miss (a nil bbolt value, redis.Nil) and an expired
+//     record into ErrNotFound (from Load, Touch and TTL); Delete of a
+//     missing record returns nil;
+//   - copies bytes at the boundary: what Load returns belongs to the
+//     caller (never a view into a transaction or the store's own memory),
+//     and Apply keeps neither the Change's map nor its bytes;
+//   - honours ctx: a call whose ctx is done returns ctx's error having
+//     written nothing; a backend without cancellation checks ctx.Err()
+//     first;
+//   - stores ids one to one: no separator, glob or hash-tag character in an
+//     id reaches another record;
+//   - wraps every error with its package prefix, the operation, the id and
+//     %w ("memory: load %q: %w"), so that errors.Is finds the sentinels;
+//     stored bytes it cannot read are a *CorruptError;
+//   - is safe for concurrent use; starts its goroutines in the constructor
+//     and stops and waits for them in Close, which is idempotent, makes
+//     every later call return ErrClosed, and closes only what the backend
+//     opened itself;
+//   - implements an optional interface (Lister, TTLReader) only when it can
+//     serve it, never with a method that panics;
+//   - runs storetest.Run from its tests, with expiry following the suite's
+//     clock (WithClock, or storetest.Clock.OnAdvance for a server's clock).
+//
+// A wrapper store (sealed, observe) forwards every ContextStore method
+// explicitly and closes the store it wraps. It has every optional method,
+// forwarding each to the store it wraps or returning ErrUnsupported when
+// that store lacks it, and a method Unwrap() ContextStore, so that As finds
+// exactly what the store underneath offers. It runs storetest over every
+// backend and over a store with no optional interface.
 package store
 
 import (
