@@ -118,6 +118,8 @@ type Store struct {
 
 	stop chan struct{}
 	done sync.WaitGroup
+
+	readOnly bool // the file is open for reading only (readonly.go)
 }
 
 var (
@@ -125,17 +127,17 @@ var (
 	_ store.Lister       = (*Store)(nil)
 )
 
-// Open opens (creating it if needed) the bbolt file at path and returns a
-// store that owns it: Close closes the file. If another process holds the
-// file, Open fails once the open timeout has passed; a corrupt or truncated
-// file is an error.
+// Open opens (creating it if needed, see WithNoCreate) the bbolt file at
+// path and returns a store that owns it: Close closes the file. If another
+// process holds the file, Open fails once the open timeout has passed; a
+// corrupt or truncated file is an error.
 func Open(path string, opts ...store.Option) (*Store, error) {
 	cfg := store.NewConfig(opts...)
 	timeout := store.BackendValue(cfg, openTimeoutKey{}, DefaultOpenTimeout)
 	if timeout <= 0 {
 		timeout = DefaultOpenTimeout
 	}
-	db, err := openDB(path, timeout)
+	db, err := openDB(path, boltOptions(cfg, timeout))
 	if err != nil {
 		return nil, err
 	}
@@ -149,15 +151,15 @@ func Open(path string, opts ...store.Option) (*Store, error) {
 
 // openDB opens the file, turning a lock timeout into a clear error and a
 // fault or panic on a damaged file into an error.
-func openDB(path string, timeout time.Duration) (db *bbolt.DB, err error) {
+func openDB(path string, opts *bbolt.Options) (db *bbolt.DB, err error) {
 	err = guard(func() error {
 		var err error
-		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
+		db, err = bbolt.Open(path, 0o600, opts)
 		return err
 	})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("boltstore: open %q: the file is locked by another process (waited %v): %w", path, timeout, err)
+		return nil, fmt.Errorf("boltstore: open %q: the file is locked by another process (waited %v): %w", path, opts.Timeout, err)
 	case err != nil:
 		if db != nil {
 			db.Close()
@@ -183,8 +185,9 @@ func openDB(path string, timeout time.Duration) (db *bbolt.DB, err error) {
 }
 
 // New returns a store on db, which the caller owns: Close leaves it open, and
-// the caller closes it after closing the store. db must be writable. New
-// creates the store's bucket if needed.
+// the caller closes it after closing the store. New creates the store's
+// bucket if needed (see WithNoCreate); on a db opened read-only the store is
+// read-only (see WithReadOnly).
 func New(db *bbolt.DB, opts ...store.Option) (*Store, error) {
 	return newStore(db, store.NewConfig(opts...), false)
 }
@@ -198,25 +201,16 @@ func newStore(db *bbolt.DB, cfg *store.Config, owns bool) (*Store, error) {
 		stop:   make(chan struct{}),
 
 		committing: make(chan struct{}, 1),
+		readOnly:   db.IsReadOnly(),
 	}
 	if len(s.bucket) == 0 {
 		return nil, errors.New("boltstore: empty bucket name")
 	}
-	err := guard(func() error {
-		return db.Update(func(tx *bbolt.Tx) error {
-			b, err := tx.CreateBucketIfNotExists(s.bucket)
-			if err != nil {
-				return err
-			}
-			if _, err := b.CreateBucketIfNotExists(recordsBucket); err != nil {
-				return err
-			}
-			_, err = b.CreateBucketIfNotExists(expiryBucket)
-			return err
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("boltstore: create bucket %q: %w", s.bucket, err)
+	if err := s.openBucket(); err != nil {
+		return nil, err
+	}
+	if s.readOnly {
+		return s, nil // no sweeper: it writes
 	}
 	interval := store.BackendValue(cfg, sweepIntervalKey{}, DefaultSweepInterval)
 	if interval <= 0 {
@@ -352,7 +346,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // metadata; a missing or expired record returns store.ErrNotFound.
 func (s *Store) Touch(ctx context.Context, id string) error {
 	err := store.ValidateID(id)
-	if err == nil && s.cfg.TTL <= 0 {
+	if err == nil && s.cfg.TTL <= 0 && !s.readOnly {
 		// Nothing to refresh, unless the record holds an expiry from an
 		// earlier TTL: a read transaction decides, without an fsync.
 		var done bool
@@ -486,6 +480,9 @@ func (s *Store) view(fn func(*bbolt.Tx) error) error {
 // write runs fn in a write transaction with the time of the write, shared
 // with the writes of other goroutines (see commit).
 func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx, now int64) error) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
 	leave, err := s.enter(ctx)
 	if err != nil {
 		return err
@@ -781,6 +778,9 @@ func (s *Store) Sweep(ctx context.Context) (int, error) { return s.sweep(ctx, fa
 // that took, so that the background sweeper takes at most half of the
 // writer's time and of a core from the calls it runs beside.
 func (s *Store) sweep(ctx context.Context, gentle bool) (int, error) {
+	if s.readOnly {
+		return 0, fmt.Errorf("boltstore: sweep: %w", ErrReadOnly)
+	}
 	total := 0
 	for {
 		leave, err := s.enter(ctx)

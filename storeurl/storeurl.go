@@ -19,6 +19,10 @@
 //
 // An unknown scheme or parameter, or a bad value, is an error that says what
 // is wrong and lists the forms. Passwords never appear in errors.
+//
+// Open creates what the URL names if needed (a bolt file, its bucket). A
+// tool that inspects what an application stored opens it with Existing, and
+// ReadOnly when it only reads.
 package storeurl
 
 import (
@@ -26,6 +30,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"slices"
@@ -55,32 +60,95 @@ const (
 	DefaultSentinelPort = "26379"
 )
 
+// ErrNoStore is returned by Open with Existing when the URL names no store
+// that holds records; the error wrapping it says why and what to try.
+var ErrNoStore = errors.New("storeurl: no store there")
+
+// An OpenOption changes how Open opens a store.
+type OpenOption func(*openConfig)
+
+type openConfig struct {
+	existing bool
+	readOnly bool
+}
+
+// Existing makes Open find the store an application wrote rather than
+// create one, for tools that inspect it. Open fails with ErrNoStore, and
+// says why, for memory:// (a memory store lives in the process that made
+// it: no other can see it), a bolt file that is missing (it is not
+// created) or holds no store under the bucket (the error names the buckets
+// it holds; none is created), and a Redis prefix under which the server
+// holds no record (the error names the prefixes under which a bounded SCAN
+// found records).
+func Existing() OpenOption { return func(c *openConfig) { c.existing = true } }
+
+// ReadOnly opens a bolt file for reading only (boltstore.WithReadOnly, which
+// creates nothing either): a tool that reads leaves the file byte for byte
+// as it was, and a write fails with boltstore.ErrReadOnly. The other forms
+// have no read-only mode and ignore it; Load, List and TTL write nothing on
+// Redis.
+func ReadOnly() OpenOption { return func(c *openConfig) { c.readOnly = true } }
+
 // Open opens the store rawURL names (see the package doc). The returned
 // store owns what Open created: closing it closes the bbolt file or the Redis
 // client. For the Redis forms Open pings the server with ctx, so a wrong
 // address fails here rather than at the first request.
-func Open(ctx context.Context, rawURL string) (store.ContextStore, error) {
+func Open(ctx context.Context, rawURL string, opts ...OpenOption) (store.ContextStore, error) {
+	var oc openConfig
+	for _, o := range opts {
+		o(&oc)
+	}
 	sp, err := parse(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	opts := sp.options()
 	switch sp.kind {
 	case kindMemory:
-		if sp.maxBytes > 0 {
-			opts = append(opts, memory.WithMaxBytes(sp.maxBytes))
+		if oc.existing {
+			return nil, fmt.Errorf("%w at %s: a memory store lives in the process that made it, "+
+				"no other process can inspect it; give the application a bolt:// or redis:// store to inspect", ErrNoStore, sp.redacted)
 		}
-		return memory.New(opts...), nil
+		return sp.openMemory(), nil
 	case kindBolt:
-		if sp.bucket != "" {
-			opts = append(opts, boltstore.WithBucket(sp.bucket))
-		}
-		s, err := boltstore.Open(sp.path, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("storeurl: %s: %w", sp.redacted, err)
-		}
-		return s, nil
+		return sp.openBolt(oc)
 	}
+	return sp.openRedis(ctx, oc)
+}
+
+func (sp *spec) openMemory() store.ContextStore {
+	opts := sp.options()
+	if sp.maxBytes > 0 {
+		opts = append(opts, memory.WithMaxBytes(sp.maxBytes))
+	}
+	return memory.New(opts...)
+}
+
+func (sp *spec) openBolt(oc openConfig) (store.ContextStore, error) {
+	opts := sp.options()
+	if sp.bucket != "" {
+		opts = append(opts, boltstore.WithBucket(sp.bucket))
+	}
+	if oc.existing {
+		opts = append(opts, boltstore.WithNoCreate())
+	}
+	if oc.readOnly {
+		opts = append(opts, boltstore.WithReadOnly())
+	}
+	s, err := boltstore.Open(sp.path, opts...)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%w at %s: no file %q (bolt://rel/path.db is relative to the working directory, bolt:///abs/path.db absolute): %w",
+			ErrNoStore, sp.redacted, sp.path, err)
+	case errors.Is(err, boltstore.ErrNoBucket):
+		return nil, fmt.Errorf("%w at %s: %w; pass ?bucket=NAME", ErrNoStore, sp.redacted, err)
+	case err != nil:
+		return nil, fmt.Errorf("storeurl: %s: %w", sp.redacted, err)
+	}
+	return s, nil
+}
+
+func (sp *spec) openRedis(ctx context.Context, oc openConfig) (store.ContextStore, error) {
+	opts := sp.options()
 	if sp.prefix != "" {
 		opts = append(opts, redisstore.WithPrefix(sp.prefix))
 	}
@@ -90,10 +158,46 @@ func Open(ctx context.Context, rawURL string) (store.ContextStore, error) {
 		err = client.Ping(ctx).Err()
 	}
 	if err != nil {
+		err = fmt.Errorf("storeurl: %s: %w", sp.redacted, err)
+	} else if oc.existing {
+		err = sp.holdsRecords(ctx, s)
+	}
+	if err != nil {
+		if s != nil {
+			s.Close()
+		}
 		client.Close()
-		return nil, fmt.Errorf("storeurl: %s: %w", sp.redacted, err)
+		return nil, err
 	}
 	return &ownedRedis{Store: s, client: client}, nil
+}
+
+// holdsRecords returns ErrNoStore, with the prefixes that hold records,
+// when no record lies under s's prefix.
+func (sp *spec) holdsRecords(ctx context.Context, s *redisstore.Store) error {
+	// A page of many ids: SCAN's COUNT follows the limit, and an empty
+	// prefix makes List scan every key.
+	ids, _, err := s.List(ctx, "", 1000)
+	if err == nil && len(ids) > 0 {
+		return nil
+	}
+	var found []string
+	if err == nil {
+		found, err = s.Prefixes(ctx, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("storeurl: %s: %w", sp.redacted, err)
+	}
+	hint := fmt.Sprintf("no prefix holds records among the first %d keys of each server", redisstore.DefaultPrefixScan)
+	if len(found) > 0 {
+		quoted := make([]string, len(found))
+		for i, p := range found {
+			quoted[i] = strconv.Quote(p)
+		}
+		hint = "records lie under " + strings.Join(quoted, ", ")
+	}
+	return fmt.Errorf("%w at %s: no record under the prefix %q (pass the application's as ?prefix=P); %s",
+		ErrNoStore, sp.redacted, s.Prefix(), hint)
 }
 
 type kind int

@@ -12,6 +12,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/livectx/livectx/boltstore"
 	"github.com/livectx/livectx/store"
 )
 
@@ -169,6 +170,38 @@ func TestOpenBoltKeepsRecordsAcrossReopening(t *testing.T) {
 	if err == nil {
 		other.Close()
 		t.Fatal("Open of a file in a missing directory succeeded")
+	}
+}
+
+func TestExistingFindsTheStoreAndReadOnlyDoesNotWriteIt(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	u := "bolt://" + path + "?bucket=b"
+	s, err := Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, s, "a")
+	s.Close()
+
+	ro, err := Open(ctx, u, Existing(), ReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Load(ctx, "a"); err != nil {
+		t.Errorf("Load on a read-only store: %v", err)
+	}
+	if err := ro.Delete(ctx, "a"); !errors.Is(err, boltstore.ErrReadOnly) {
+		t.Errorf("Delete on a read-only store: %v, want boltstore.ErrReadOnly", err)
+	}
+	ro.Close() // it holds the file's lock
+	for _, u := range []string{"memory://", "bolt://" + path + "?bucket=zzz", "bbolt://" + path + ".typo"} {
+		if s, err := Open(ctx, u, Existing()); !errors.Is(err, ErrNoStore) {
+			if err == nil {
+				s.Close()
+			}
+			t.Errorf("Open(%q, Existing()): %v, want ErrNoStore", u, err)
+		}
 	}
 }
 

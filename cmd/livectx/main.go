@@ -6,10 +6,13 @@
 //	livectx -store URL delete ID                     remove one record
 //	livectx -store URL stats                         count and sizes over the whole store, as JSON
 //
-// The store URL takes every form of package storeurl (memory://,
-// bolt:///path/file.db, redis://host:port/db?prefix=..., cluster and
-// Sentinel forms); -store defaults to $LIVECTX_STORE. A memory:// store is
-// empty: it lives in the inspector's own process.
+// The store URL takes the forms of package storeurl (bolt:///path/file.db,
+// redis://host:port/db?prefix=..., cluster and Sentinel forms); -store
+// defaults to $LIVECTX_STORE. The inspector changes only what delete
+// removes: list, show and stats open a bolt file read-only. It creates
+// nothing, and a URL that names no store is an error saying where to look: a
+// missing file or bucket, a Redis prefix under which no record lies, or
+// memory:// (a memory store lives in its application's process).
 //
 // Stored bytes are untrusted: every field is decoded with codec.Unmarshal,
 // which bounds what hostile bytes can cost, and a field or record that does
@@ -26,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -70,40 +72,26 @@ func main() {
 var errUsage = errors.New("bad command line")
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	storeURL, do, err := parseArgs(args, stdout, stderr)
+	storeURL, cmd, err := parseArgs(args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if err := boltFileExists(storeURL); err != nil {
-		return err
+	opts := []storeurl.OpenOption{storeurl.Existing()}
+	if !cmd.writes {
+		opts = append(opts, storeurl.ReadOnly())
 	}
-	st, err := storeurl.Open(ctx, storeURL)
+	st, err := storeurl.Open(ctx, storeURL, opts...)
 	if err != nil {
 		return err
 	}
-	return errors.Join(do(ctx, st), st.Close())
-}
-
-// boltFileExists refuses a bolt URL naming no file: opening it would create
-// an empty one, hiding a mistyped path.
-func boltFileExists(storeURL string) error {
-	rest, ok := strings.CutPrefix(storeURL, "bolt://")
-	if !ok {
-		return nil
-	}
-	rest, _, _ = strings.Cut(rest, "?")
-	path, err := url.PathUnescape(rest)
-	if err != nil {
-		return nil // storeurl reports it
-	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("no bolt file to inspect: %w", err)
-	}
-	return nil
+	return errors.Join(cmd.run(ctx, st), st.Close())
 }
 
 // command is a parsed command, ready to run against a store.
-type command func(ctx context.Context, st store.ContextStore) error
+type command struct {
+	run    func(ctx context.Context, st store.ContextStore) error
+	writes bool // it may change the store
+}
 
 // parseArgs reads the command line; on a bad one it prints the usage to
 // stderr and returns errUsage.
@@ -113,15 +101,15 @@ func parseArgs(args []string, stdout, stderr io.Writer) (storeURL string, do com
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	flagStore := fs.String("store", os.Getenv("LIVECTX_STORE"), "store URL")
 	if err := fs.Parse(args); err != nil {
-		return "", nil, errUsage
+		return "", command{}, errUsage
 	}
 	if fs.NArg() == 0 || *flagStore == "" {
 		fs.Usage()
-		return "", nil, errUsage
+		return "", command{}, errUsage
 	}
 	bad := func(format string, args ...any) (string, command, error) {
 		fmt.Fprintf(stderr, "livectx: "+format+"\n%s", append(args, usage)...)
-		return "", nil, errUsage
+		return "", command{}, errUsage
 	}
 	cmd, cargs := fs.Arg(0), fs.Args()[1:]
 	switch cmd {
@@ -136,7 +124,7 @@ func parseArgs(args []string, stdout, stderr io.Writer) (storeURL string, do com
 		if lf.NArg() != 0 {
 			return bad("list takes no arguments besides -cursor and -limit")
 		}
-		do = func(ctx context.Context, st store.ContextStore) error {
+		do.run = func(ctx context.Context, st store.ContextStore) error {
 			return list(ctx, st, *cursor, *limit, stdout, stderr)
 		}
 	case "show", "delete":
@@ -145,18 +133,19 @@ func parseArgs(args []string, stdout, stderr io.Writer) (storeURL string, do com
 		}
 		id, err := parseID(cargs[0])
 		if err != nil {
-			return "", nil, err
+			return "", command{}, err
 		}
 		if cmd == "show" {
-			do = func(ctx context.Context, st store.ContextStore) error { return show(ctx, st, id, stdout) }
+			do.run = func(ctx context.Context, st store.ContextStore) error { return show(ctx, st, id, stdout) }
 		} else {
-			do = func(ctx context.Context, st store.ContextStore) error { return remove(ctx, st, id, stdout) }
+			do.run = func(ctx context.Context, st store.ContextStore) error { return remove(ctx, st, id, stdout) }
+			do.writes = true
 		}
 	case "stats":
 		if len(cargs) != 0 {
 			return bad("stats takes no arguments")
 		}
-		do = func(ctx context.Context, st store.ContextStore) error { return stats(ctx, st, stdout) }
+		do.run = func(ctx context.Context, st store.ContextStore) error { return stats(ctx, st, stdout) }
 	default:
 		return bad("unknown command %q", cmd)
 	}

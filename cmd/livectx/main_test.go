@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -93,7 +95,7 @@ func inspect(t *testing.T, st store.ContextStore, args ...string) (stdout, stder
 	if err != nil {
 		t.Fatalf("parse %q: %v\n%s", args, err, errOut.String())
 	}
-	err = do(context.Background(), st)
+	err = do.run(context.Background(), st)
 	return out.String(), errOut.String(), err
 }
 
@@ -322,15 +324,7 @@ func plantCorruptRecord(t *testing.T, path, id string) {
 }
 
 func TestTheCommandLineOnABoltFileWithACorruptRecord(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.db")
-	st, err := boltstore.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed(t, st)
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := boltFile(t)
 	plantCorruptRecord(t, path, "page-2")
 	url := "bolt://" + path
 
@@ -403,14 +397,95 @@ func TestBadCommandLinesPrintTheUsage(t *testing.T) {
 	}
 }
 
-func TestAMissingBoltFileIsNotCreated(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "typo.db")
-	var out, errOut bytes.Buffer
-	err := run(context.Background(), []string{"-store", "bolt://" + path, "stats"}, &out, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "no bolt file") {
-		t.Errorf("stats on a missing bolt file: %v, want an error", err)
+// boltFile writes the seeded records to a bolt file and returns its path.
+func boltFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "s.db")
+	st, err := boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(path); err == nil {
-		t.Error("the inspector created the missing bolt file")
+	seed(t, st)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func md5Of(t *testing.T, path string) [md5.Size]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return md5.Sum(b)
+}
+
+func TestReadingABoltFileLeavesItByteForByte(t *testing.T) {
+	path := boltFile(t)
+	before := md5Of(t, path)
+	for _, args := range [][]string{{"list"}, {"show", "page-1"}, {"show", "nope"}, {"stats"}} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), append([]string{"-store", "bolt://" + path}, args...), &out, &errOut)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%q: %v\n%s", args, err, errOut.String())
+		}
+		if md5Of(t, path) != before {
+			t.Fatalf("%q changed the file", args)
+		}
+	}
+}
+
+func TestAURLThatNamesNoStoreIsAnErrorThatSaysWhereToLook(t *testing.T) {
+	path := boltFile(t)
+	m := miniredis.RunT(t)
+	app, err := storeurl.Open(context.Background(), "redis://"+m.Addr()+"?prefix=app:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, app)
+	app.Close()
+	missing := filepath.Join(t.TempDir(), "typo.db")
+
+	cases := []struct {
+		name, url string
+		hint      []string // what the error says
+	}{
+		{"a missing bolt file", "bolt://" + missing, []string{"no file", "typo.db"}},
+		{"a missing bolt file, scheme bbolt", "bbolt://" + missing, []string{"no file", "typo.db"}},
+		{"a missing bolt file, scheme in capitals", "BOLT://" + missing, []string{"no file", "typo.db"}},
+		{"a missing bucket", "bolt://" + path + "?bucket=zzz", []string{`bucket "zzz"`, `the file holds "livectx"`, "?bucket="}},
+		{"a Redis prefix without records", "redis://" + m.Addr(), []string{`prefix "livectx:"`, "?prefix=", `records lie under "app:"`}},
+		{"a Redis prefix on an empty server", "redis://" + miniredis.RunT(t).Addr(), []string{`prefix "livectx:"`, "no prefix holds records"}},
+		{"memory://", "memory://", []string{"a memory store lives in the process that made it"}},
+	}
+	for _, c := range cases {
+		for _, cmd := range [][]string{{"list"}, {"stats"}, {"show", "page-1"}, {"delete", "page-1"}} {
+			t.Run(c.name+" fails "+cmd[0], func(t *testing.T) {
+				before := md5Of(t, path)
+				var out, errOut bytes.Buffer
+				err := run(context.Background(), append([]string{"-store", c.url}, cmd...), &out, &errOut)
+				if !errors.Is(err, storeurl.ErrNoStore) {
+					t.Fatalf("error %v, want storeurl.ErrNoStore", err)
+				}
+				for _, h := range c.hint {
+					if !strings.Contains(err.Error(), h) {
+						t.Errorf("the error does not say %q:\n%v", h, err)
+					}
+				}
+				if out.Len() > 0 {
+					t.Errorf("it printed %q", out.String())
+				}
+				if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("the missing bolt file was created (stat: %v)", err)
+				}
+				if md5Of(t, path) != before {
+					t.Error("the bolt file changed")
+				}
+			})
+		}
+	}
+	if keys := m.Keys(); slices.ContainsFunc(keys, func(k string) bool { return !strings.HasPrefix(k, "app:") }) {
+		t.Errorf("the inspector wrote Redis keys outside the application's prefix: %q", keys)
 	}
 }
