@@ -76,14 +76,10 @@ type diffResult struct {
 	version uint64
 	fields  map[string][]byte
 	ttl     time.Duration // what store.TTLReader reported
-	noTTL   bool          // the store is no store.TTLReader: nothing to compare
 }
 
 // equal compares two results; times to live may differ by slack.
 func (r diffResult) equal(o diffResult, slack time.Duration) bool {
-	if r.noTTL || o.noTTL {
-		return true
-	}
 	d := r.ttl - o.ttl
 	return r.err == o.err && r.version == o.version && maps.EqualFunc(r.fields, o.fields, bytes.Equal) && d <= slack && -d <= slack
 }
@@ -140,7 +136,9 @@ func runOp(s store.ContextStore, o diffOp) diffResult {
 	case "ttl":
 		tr, ok := store.As[store.TTLReader](s)
 		if !ok {
-			return diffResult{noTTL: true}
+			// Every store compared reports its TTL: a wrapper that does
+			// not forward it differs.
+			return diffResult{err: fmt.Sprintf("other: %T is no store.TTLReader", s)}
 		}
 		d, err := tr.TTL(ctx, o.id)
 		return diffResult{err: sentinel(err), ttl: d}
@@ -513,6 +511,7 @@ type (
 	versionSkips    struct{ store.ContextStore }
 	deleteLosesOne  struct{ store.ContextStore }
 	replaceIsMerged struct{ store.ContextStore }
+	ttlNotForwarded struct{ store.ContextStore }
 )
 
 func (touchIgnored) Touch(context.Context, string) error { return nil }
@@ -541,12 +540,24 @@ func (s touchIgnored) List(ctx context.Context, c string, n int) ([]string, stri
 	return s.ContextStore.(store.Lister).List(ctx, c, n)
 }
 
+// TTL is forwarded, so that the comparison must catch the ignored touch
+// itself.
+func (s touchIgnored) TTL(ctx context.Context, id string) (time.Duration, error) {
+	return s.ContextStore.(store.TTLReader).TTL(ctx, id)
+}
+
+// A wrapper that forgot to forward TTL: it forwards List only.
+func (s ttlNotForwarded) List(ctx context.Context, c string, n int) ([]string, string, error) {
+	return s.ContextStore.(store.Lister).List(ctx, c, n)
+}
+
 func TestDifferentialCatchesBrokenStores(t *testing.T) {
 	broken := map[string]func(store.ContextStore) store.ContextStore{
 		"touch that does not refresh":      func(s store.ContextStore) store.ContextStore { return touchIgnored{s} },
 		"versions that skip":               func(s store.ContextStore) store.ContextStore { return versionSkips{s} },
 		"a delete list that loses a field": func(s store.ContextStore) store.ContextStore { return deleteLosesOne{s} },
 		"a replace that merges":            func(s store.ContextStore) store.ContextStore { return replaceIsMerged{s} },
+		"a wrapper that hides TTL":         func(s store.ContextStore) store.ContextStore { return ttlNotForwarded{s} },
 	}
 	for name, wrap := range broken {
 		t.Run(name+" is caught", func(t *testing.T) {

@@ -90,9 +90,14 @@ func apply(t *testing.T, s store.ContextStore, id string, c store.Change) uint64
 	return v
 }
 
+// set returns a change setting the name, value pairs kv; an odd kv is a
+// mistake in the suite, which it panics on rather than drop a name.
 func set(kv ...string) store.Change {
+	if len(kv)%2 != 0 {
+		panic(fmt.Sprintf("storetest: set(%q): want name, value pairs", kv))
+	}
 	c := store.Change{Set: map[string][]byte{}}
-	for i := 0; i+1 < len(kv); i += 2 {
+	for i := 0; i < len(kv); i += 2 {
 		c.Set[kv[i]] = []byte(kv[i+1])
 	}
 	return c
