@@ -37,6 +37,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/redis/go-redis/v9/logging"
+
 	"github.com/livectx/livectx/codec"
 	"github.com/livectx/livectx/store"
 	"github.com/livectx/livectx/storeurl"
@@ -55,6 +57,9 @@ store URLs: ` + storeurl.Forms + `
 `
 
 func main() {
+	// go-redis logs every failed dial of its pool; the error run returns
+	// says it once. Only a command may change go-redis's global logger.
+	logging.Disable()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

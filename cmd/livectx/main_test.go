@@ -20,10 +20,17 @@ import (
 
 	"github.com/livectx/livectx/boltstore"
 	"github.com/livectx/livectx/codec"
+	"github.com/livectx/livectx/internal/redistest"
+	"github.com/livectx/livectx/internal/selfexec"
 	"github.com/livectx/livectx/memory"
 	"github.com/livectx/livectx/store"
 	"github.com/livectx/livectx/storeurl"
 )
+
+func TestMain(m *testing.M) {
+	selfexec.Main(main)
+	os.Exit(m.Run())
+}
 
 // A field whose bin32 header declares 4 GiB but holds five bytes: decoding
 // it naively would allocate gigabytes.
@@ -487,5 +494,13 @@ func TestAURLThatNamesNoStoreIsAnErrorThatSaysWhereToLook(t *testing.T) {
 	}
 	if keys := m.Keys(); slices.ContainsFunc(keys, func(k string) bool { return !strings.HasPrefix(k, "app:") }) {
 		t.Errorf("the inspector wrote Redis keys outside the application's prefix: %q", keys)
+	}
+}
+
+func TestARefusedRedisConnectionIsReportedOnce(t *testing.T) {
+	stdout, stderr, status := selfexec.Run(t, "-store", "redis://"+redistest.RefusedAddr(t), "list")
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if status != 1 || stdout != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], "livectx: ") || !strings.Contains(stderr, "connection refused") {
+		t.Errorf("exit status %d, stdout %q, stderr:\n%s\nwant status 1 and one line saying the connection was refused", status, stdout, stderr)
 	}
 }

@@ -28,10 +28,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9/logging"
+
 	"github.com/livectx/livectx/storeurl"
 )
 
 func main() {
+	logging.Disable() // go-redis logs each failed dial; the error says it once
 	if err := run(os.Args[1:], os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
@@ -43,7 +46,9 @@ func run(args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	storeURL := fs.String("store", "memory://?ttl=1h", "store URL: memory://, bolt:///path/file.db, redis://host:port/db (see package storeurl); ttl= expires abandoned pages")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil // -h: the usage is printed
+	} else if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

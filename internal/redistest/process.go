@@ -32,13 +32,7 @@ func StartProcess(tb testing.TB, args ...string) *Process {
 	if os.Getenv(EnvFaults) != "1" {
 		tb.Skipf("%s is not 1: this test starts redis-server processes of its own", EnvFaults)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	p := &Process{Port: port, tb: tb, dir: tb.TempDir(), args: args}
+	p := &Process{Port: FreePort(tb), tb: tb, dir: tb.TempDir(), args: args}
 	p.Restart()
 	tb.Cleanup(p.Kill)
 	return p
