@@ -37,14 +37,20 @@ type (
 // bucket (see WithBucket) instead of creating one. Default: both are created.
 func WithNoCreate() store.Option { return store.WithBackendValue(noCreateKey{}, true) }
 
-// WithReadOnly makes Open open the file for reading only, so that a tool can
-// inspect a store without changing a byte of its file: it implies
-// WithNoCreate, takes a shared lock (other readers may hold the file too; a
-// process that has it open for writing makes Open wait, see
-// WithOpenTimeout), and runs no sweeper. Apply, Delete, Touch and Sweep
-// return ErrReadOnly once their arguments pass their checks. New needs no
-// option for this: a store on a *bbolt.DB opened read-only is read-only.
+// WithReadOnly makes a store that never writes, so that a tool can inspect
+// a store without changing a byte of its file: it implies WithNoCreate,
+// runs no sweeper, and Apply, Delete, Touch and Sweep return ErrReadOnly
+// once their arguments pass their checks. Open opens the file read-only,
+// under a shared lock (other readers may hold the file too; a process that
+// has it open for writing makes Open wait, see WithOpenTimeout). A store
+// that New makes on a *bbolt.DB opened read-only is read-only without the
+// option.
 func WithReadOnly() store.Option { return store.WithBackendValue(readOnlyKey{}, true) }
+
+// isReadOnly reports whether the store on db must not write.
+func isReadOnly(db *bbolt.DB, cfg *store.Config) bool {
+	return db.IsReadOnly() || store.BackendValue(cfg, readOnlyKey{}, false)
+}
 
 // boltOptions are the options Open gives bbolt.
 func boltOptions(cfg *store.Config, timeout time.Duration) *bbolt.Options {

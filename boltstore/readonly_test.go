@@ -100,24 +100,36 @@ func TestATouchWithoutTTLOnAReadOnlyStoreIsRefused(t *testing.T) {
 	}
 }
 
-func TestNewOnAReadOnlyDBIsReadOnly(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ctx.db")
-	writeExpiringFile(t, path, storetest.NewClock())
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
+func TestNewMakesAReadOnlyStoreOnAReadOnlyDBOrWithTheOption(t *testing.T) {
+	cases := []struct {
+		name   string
+		dbOpts *bbolt.Options
+		opts   []store.Option
+	}{
+		{"on a db opened read-only", &bbolt.Options{ReadOnly: true}, nil},
+		{"WithReadOnly on a writable db", nil, []store.Option{WithReadOnly()}},
 	}
-	t.Cleanup(func() { db.Close() })
-	s, err := New(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if _, err := s.Load(context.Background(), "live"); err != nil {
-		t.Errorf("Load: %v", err)
-	}
-	if err := s.Delete(context.Background(), "live"); !errors.Is(err, ErrReadOnly) {
-		t.Errorf("Delete: %v, want ErrReadOnly", err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ctx.db")
+			writeExpiringFile(t, path, storetest.NewClock())
+			db, err := bbolt.Open(path, 0o600, c.dbOpts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			s, err := New(db, c.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			if _, err := s.Load(context.Background(), "live"); err != nil {
+				t.Errorf("Load: %v", err)
+			}
+			if err := s.Delete(context.Background(), "live"); !errors.Is(err, ErrReadOnly) {
+				t.Errorf("Delete: %v, want ErrReadOnly", err)
+			}
+		})
 	}
 }
 

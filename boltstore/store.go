@@ -201,7 +201,7 @@ func newStore(db *bbolt.DB, cfg *store.Config, owns bool) (*Store, error) {
 		stop:   make(chan struct{}),
 
 		committing: make(chan struct{}, 1),
-		readOnly:   db.IsReadOnly(),
+		readOnly:   isReadOnly(db, cfg),
 	}
 	if len(s.bucket) == 0 {
 		return nil, errors.New("boltstore: empty bucket name")

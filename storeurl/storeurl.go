@@ -135,8 +135,9 @@ func (sp *spec) openBolt(oc openConfig) (store.ContextStore, error) {
 		opts = append(opts, boltstore.WithReadOnly())
 	}
 	s, err := boltstore.Open(sp.path, opts...)
+	mustExist := oc.existing || oc.readOnly
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case mustExist && errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%w at %s: no file %q (bolt://rel/path.db is relative to the working directory, bolt:///abs/path.db absolute): %w",
 			ErrNoStore, sp.redacted, sp.path, err)
 	case errors.Is(err, boltstore.ErrNoBucket):
