@@ -432,10 +432,13 @@ func TestTwoNodesOnePage(t *testing.T) {
 				}
 				wg.Wait()
 				elapsed := time.Since(start)
+				// A failed event must have written nothing: the count is the
+				// number of events acknowledged.
+				checkClicks(t, st, viewer, "concurrent", 2*perNode-int(failed.Load()))
 				if failed.Load() != 0 {
-					t.Fatalf("%d of %d events failed", failed.Load(), 2*perNode)
+					t.Fatalf("%d of %d events failed; %d conflicts re-run, at most %d handler runs for one event (EventRetries allows %d)",
+						failed.Load(), 2*perNode, st.n.Load(), mostRuns.Load(), socket.DefaultEventRetries+1)
 				}
-				checkClicks(t, st, viewer, "concurrent", 2*perNode)
 				t.Logf("%d events in %v (%v each): 0 errors, count %d, %d conflicts re-run, %d handler runs, at most %d for one event (EventRetries allows %d)",
 					2*perNode, elapsed.Round(time.Millisecond), (elapsed / (2 * perNode)).Round(time.Microsecond), 2*perNode,
 					st.n.Load(), runs.Load(), mostRuns.Load(), socket.DefaultEventRetries+1)
