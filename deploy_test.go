@@ -82,17 +82,22 @@ func buildN1Options(s store.ContextStore, log *bytes.Buffer) []socket.Option {
 	}
 }
 
-// conflicts is a store that counts the writes refused with
+// counting is a store that counts its Loads and the writes refused with
 // store.ErrConflict (each one an event that Event runs again).
-type conflicts struct {
+type counting struct {
 	store.ContextStore
-	n atomic.Int64
+	loads, conflicts atomic.Int64
 }
 
-func (c *conflicts) Apply(ctx context.Context, id string, ch store.Change) (uint64, error) {
+func (c *counting) Load(ctx context.Context, id string) (store.Record, error) {
+	c.loads.Add(1)
+	return c.ContextStore.Load(ctx, id)
+}
+
+func (c *counting) Apply(ctx context.Context, id string, ch store.Change) (uint64, error) {
 	v, err := c.ContextStore.Apply(ctx, id, ch)
 	if errors.Is(err, store.ErrConflict) {
-		c.n.Add(1)
+		c.conflicts.Add(1)
 	}
 	return v, err
 }
@@ -140,6 +145,7 @@ type mixedModel struct {
 	hitsAtN1    int    // byN when build N+1 first acknowledged an event
 	legacy      string // the last name build N acknowledged
 	dark        bool   // build N+1 acknowledged a switch to the dark theme
+	createdByN1 bool   // build N+1 acknowledged the first event
 	lastByN1    bool   // the last acknowledged event ran on build N+1
 	retiredOnce bool   // phase two wrote it
 }
@@ -157,7 +163,7 @@ func TestMixedVersions(t *testing.T) {
 	for _, b := range testbackends.All {
 		t.Run(fmt.Sprintf("%d events on %d ids on %s", events, ids, b.Name), func(t *testing.T) {
 			ctx := t.Context()
-			st := &conflicts{ContextStore: b.Open(t, nil)}
+			st := &counting{ContextStore: b.Open(t, nil)}
 			seed := uint64(time.Now().UnixNano())
 			t.Logf("seed %d", seed)
 			r := rand.New(rand.NewPCG(seed, 0))
@@ -192,12 +198,11 @@ func TestMixedVersions(t *testing.T) {
 					if c.Level != strconv.Itoa(c.Count) || (c.Theme != "light" && c.Theme != "dark") || s.ResetFields() != nil {
 						return fmt.Errorf("build N+1 reads level %q, count %d, theme %q, reset %v", c.Level, c.Count, c.Theme, s.ResetFields())
 					}
-					theme := c.Theme
-					if dark {
-						theme = "dark"
+					as := []socket.Assignment{n1Count.Set(c.Count + 1), n1Title.Set(name), n1Level.Set(strconv.Itoa(c.Count + 1)), n1Visits.Set(c.Visits + 1)}
+					if dark { // the added field is assigned now and then
+						as = append(as, n1Theme.Set("dark"))
 					}
-					return s.Assign(n1Count.Set(c.Count+1), n1Title.Set(name), n1Level.Set(strconv.Itoa(c.Count+1)),
-						n1Visits.Set(c.Visits+1), n1Theme.Set(theme))
+					return s.Assign(as...)
 				}, nil)
 			}
 
@@ -227,6 +232,7 @@ func TestMixedVersions(t *testing.T) {
 				if onN1 {
 					if m.byN1 == 0 {
 						m.hitsAtN1 = m.byN
+						m.createdByN1 = m.byN == 0
 					}
 					m.byN1++
 					m.dark = m.dark || dark
@@ -252,11 +258,11 @@ func TestMixedVersions(t *testing.T) {
 			if converted == 0 {
 				t.Error("build N+1 never converted an int level: the versions did not mix")
 			}
-			if got := st.n.Load(); int64(runs-events) != got || got == 0 {
+			if got := st.conflicts.Load(); int64(runs-events) != got || got == 0 {
 				t.Errorf("%d handler runs for %d events, %d conflicts: want one re-run per conflict, and some conflicts", runs, events, got)
 			}
 			t.Logf("%d events (%d opens on build N, %d on N+1) in %v: %d conflicts, each re-run on the stored context; build N reset level %d times, build N+1 converted it %d times",
-				events, old.opens, cur.opens, elapsed.Round(time.Millisecond), st.n.Load(), resets, converted)
+				events, old.opens, cur.opens, elapsed.Round(time.Millisecond), st.conflicts.Load(), resets, converted)
 
 			// Contract: no node of build N remains; build N+1 retires the
 			// fields it no longer has with one write per id.
@@ -306,7 +312,13 @@ func checkMixed(t *testing.T, s store.ContextStore, id string, m mixedModel) int
 	}
 	if m.byN1 > 0 {
 		want["visits"] = m.hitsAtN1 + m.byN1
-		want["theme"] = map[bool]string{false: "light", true: "dark"}[m.dark]
+	}
+	// The added field is written when assigned, or with the rest when build
+	// N+1 creates the record.
+	if m.dark {
+		want["theme"] = "dark"
+	} else if m.createdByN1 {
+		want["theme"] = "light"
 	}
 	if got, w := slices.Sorted(maps.Keys(rec.Fields)), slices.Sorted(maps.Keys(want)); !slices.Equal(got, w) {
 		t.Errorf("%s holds fields %v, want %v", id, got, w)
@@ -381,7 +393,7 @@ func TestTwoNodesOnePage(t *testing.T) {
 			t.Run("400 events alternating between two nodes all land", func(t *testing.T) {
 				const events = 400
 				ctx := t.Context()
-				st := &conflicts{ContextStore: b.Open(t, nil)}
+				st := &counting{ContextStore: b.Open(t, nil)}
 				a, bn, viewer := twoNodesOpen(t, st, "alternating")
 				runs := 0
 				start := time.Now()
@@ -397,17 +409,17 @@ func TestTwoNodesOnePage(t *testing.T) {
 				}
 				elapsed := time.Since(start)
 				// Every event but the first meets the other node's write.
-				if got := st.n.Load(); got != events-1 || runs != 2*events-1 {
+				if got := st.conflicts.Load(); got != events-1 || runs != 2*events-1 {
 					t.Errorf("%d conflicts, %d handler runs; want %d and %d", got, runs, events-1, 2*events-1)
 				}
 				checkClicks(t, st, viewer, "alternating", events)
 				t.Logf("%d events in %v (%v each): 0 errors, count %d, %d conflicts re-run",
-					events, elapsed.Round(time.Millisecond), (elapsed / events).Round(time.Microsecond), events, st.n.Load())
+					events, elapsed.Round(time.Millisecond), (elapsed / events).Round(time.Microsecond), events, st.conflicts.Load())
 			})
 			t.Run("2,000 events from 8 goroutines on each of two nodes all land", func(t *testing.T) {
 				const perNode, goroutines = 1000, 8
 				ctx := t.Context()
-				st := &conflicts{ContextStore: b.Open(t, nil)}
+				st := &counting{ContextStore: b.Open(t, nil)}
 				a, bn, viewer := twoNodesOpen(t, st, "concurrent")
 				var runs, failed atomic.Int64
 				var mostRuns atomic.Int64
@@ -437,11 +449,11 @@ func TestTwoNodesOnePage(t *testing.T) {
 				checkClicks(t, st, viewer, "concurrent", 2*perNode-int(failed.Load()))
 				if failed.Load() != 0 {
 					t.Fatalf("%d of %d events failed; %d conflicts re-run, at most %d handler runs for one event (EventRetries allows %d)",
-						failed.Load(), 2*perNode, st.n.Load(), mostRuns.Load(), socket.DefaultEventRetries+1)
+						failed.Load(), 2*perNode, st.conflicts.Load(), mostRuns.Load(), socket.DefaultEventRetries+1)
 				}
 				t.Logf("%d events in %v (%v each): 0 errors, count %d, %d conflicts re-run, %d handler runs, at most %d for one event (EventRetries allows %d)",
 					2*perNode, elapsed.Round(time.Millisecond), (elapsed / (2 * perNode)).Round(time.Microsecond), 2*perNode,
-					st.n.Load(), runs.Load(), mostRuns.Load(), socket.DefaultEventRetries+1)
+					st.conflicts.Load(), runs.Load(), mostRuns.Load(), socket.DefaultEventRetries+1)
 			})
 		})
 	}
@@ -467,8 +479,8 @@ func twoNodesOpen(t *testing.T, st store.ContextStore, id string) (a, b, viewer 
 
 // checkClicks requires the stored count to be want, and a node that only
 // viewed the page since before the events to bring itself up to date with
-// Sync and then say the page was resumed.
-func checkClicks(t *testing.T, st store.ContextStore, viewer *socket.Socket[clicks], id string, want int) {
+// Sync, at the cost of one Load, and then say the page was resumed.
+func checkClicks(t *testing.T, st *counting, viewer *socket.Socket[clicks], id string, want int) {
 	t.Helper()
 	rec, err := st.Load(t.Context(), id)
 	if err != nil {
@@ -481,7 +493,11 @@ func checkClicks(t *testing.T, st store.ContextStore, viewer *socket.Socket[clic
 	if viewer.Restored() || clickCount.Get(viewer) != 0 {
 		t.Fatalf("the viewing node changed before it synced: restored %v, count %d", viewer.Restored(), clickCount.Get(viewer))
 	}
+	loads := st.loads.Load()
 	reloaded, err := viewer.Sync(t.Context())
+	if loads := st.loads.Load() - loads; loads != 1 {
+		t.Errorf("Sync made %d Loads, want one", loads)
+	}
 	if err != nil || !reloaded || clickCount.Get(viewer) != want || !viewer.Restored() || viewer.Version() != rec.Version {
 		t.Fatalf("Sync = %v, %v; count %d, restored %v, version %d; want true, nil, %d, true, %d",
 			reloaded, err, clickCount.Get(viewer), viewer.Restored(), viewer.Version(), want, rec.Version)
