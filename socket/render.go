@@ -163,7 +163,7 @@ func (s *Socket[T]) write(ctx context.Context, cur *cycle) error {
 	if err != nil {
 		return err
 	}
-	s.version, s.retire = v, nil
+	s.version, s.retire, s.lease = v, nil, claim{} // a lease of this socket's went with retire
 	for _, i := range cur.written {
 		d := cur.sums[i]
 		if t := s.fs[i].temp; t != nil {

@@ -33,10 +33,18 @@ func (s *Socket[T]) Event(ctx context.Context, handle func() error, render func(
 			return err
 		}
 		err := s.Render(ctx, render)
+		if err == nil {
+			s.releaseLease(ctx)
+		}
 		if attempt == s.opts.retries || !errors.Is(err, store.ErrConflict) {
 			return err
 		}
-		if err := s.Reload(ctx); err != nil {
+		if attempt+1 == leaseAfter { // see lease.go
+			if err := s.claimLease(ctx); err != nil {
+				return err
+			}
+		}
+		if err := s.waitReload(ctx); err != nil {
 			return err
 		}
 	}
@@ -97,7 +105,7 @@ func (s *Socket[T]) Sync(ctx context.Context) (bool, error) {
 // returns why not.
 func (s *Socket[T]) reload(rec store.Record) error {
 	prevState, prevFS, prevAssigned := s.state, slices.Clone(s.fs), slices.Clone(s.assigned)
-	prevVersion, prevRetire, prevReset := s.version, s.retire, s.reset
+	prevVersion, prevRetire, prevReset, prevLease := s.version, s.retire, s.reset, s.lease
 	s.clearMarks()
 	for i := range s.tab.fields {
 		if s.tab.fields[i].stored { // unstored fields keep their values
@@ -107,7 +115,7 @@ func (s *Socket[T]) reload(rec store.Record) error {
 	}
 	if err := s.restore(rec); err != nil {
 		s.state, s.fs, s.assigned = prevState, prevFS, prevAssigned
-		s.version, s.retire, s.reset = prevVersion, prevRetire, prevReset
+		s.version, s.retire, s.reset, s.lease = prevVersion, prevRetire, prevReset, prevLease
 		return err
 	}
 	s.rendered = false
@@ -120,9 +128,13 @@ func (s *Socket[T]) reload(rec store.Record) error {
 // ResetFields), unless the Manager is Strict. On error the context may be
 // partly written.
 func (s *Socket[T]) restore(rec store.Record) error {
-	s.reset, s.retire = nil, nil
+	s.reset, s.retire, s.lease = nil, nil, claim{}
 	var convert []string // stored fields a migration converts
 	for name, b := range rec.Fields {
+		if name == leaseField {
+			s.readLease(b)
+			continue
+		}
 		i, known := s.tab.byName[name]
 		if !known {
 			if s.opts.migrations[name] != nil {

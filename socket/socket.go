@@ -38,6 +38,8 @@ type Socket[T any] struct {
 	tempIdx  []int        // fields that have a reset value
 	retire   []string     // retired fields the record holds, deleted by the next write
 	reset    []string     // fields whose stored value no longer fit, at Open or Reload
+	nonce    string       // names the socket's leases; made by its first claim
+	lease    claim        // the lease the record held at the last restore
 }
 
 // fieldState is what a socket knows of one field of its context.
