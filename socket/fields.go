@@ -51,6 +51,9 @@ func newTable(t reflect.Type) (*table, error) {
 			if tag != "" {
 				f.name = tag
 			}
+			if strings.HasPrefix(f.name, "\x00") {
+				return nil, fmt.Errorf("socket: context type %v: field name %q starts with NUL, which livectx reserves (leases)", t, f.name)
+			}
 			if len(f.name) > store.MaxFieldNameLen {
 				return nil, fmt.Errorf("socket: context type %v: field name %.20q... is longer than %d bytes", t, f.name, store.MaxFieldNameLen)
 			}

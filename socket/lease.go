@@ -20,8 +20,8 @@ import (
 // it was claimed, by the waiter's clock: a node that died holding one
 // delays the others that long at most).
 
-// leaseField is the record field that holds a lease. A msgpack tag cannot
-// start with NUL, so no context type has a field of that name; sockets
+// leaseField is the record field that holds a lease. newTable refuses a
+// field name that starts with NUL, so no context type has it; sockets
 // ignore it, and the inspector shows it.
 const leaseField = "\x00lease"
 
