@@ -187,12 +187,14 @@ func (s *Socket[T]) migrate(name string, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("migrate field %q: %w", name, err)
 	}
+	applied := 0
 	for _, r := range rs {
 		if !r.field.stored || s.fs[r.index].stored.none() {
 			s.assign(r)
+			applied++
 		}
 	}
-	if l := s.opts.logger; l != nil {
+	if l := s.opts.logger; l != nil && applied > 0 {
 		l.Info("socket: migrated a stored field", "id", s.id, "field", name)
 	}
 	return nil
