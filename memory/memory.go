@@ -268,7 +268,7 @@ func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, e
 		version = old.version
 	}
 	if c.CheckVersion && version != c.IfVersion {
-		return 0, fmt.Errorf("memory: apply %q: stored version %d, expected %d: %w", id, version, c.IfVersion, store.ErrConflict)
+		return 0, fmt.Errorf("memory: apply %q: %w", id, store.VersionConflict(version, c.IfVersion))
 	}
 
 	// Work out the new record's size before changing anything.
