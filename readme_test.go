@@ -10,15 +10,12 @@ import (
 	"testing"
 )
 
-// Every environment variable the code reads is in the README's table.
+// Every environment variable the code reads is in the tables of the README
+// and of ARCHITECTURE.md.
 func TestTheREADMENamesEveryEnvironmentSwitch(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	name := regexp.MustCompile(`"(LIVECTX_[A-Z_]+)"`)
-	var missing []string
-	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+	var switches []string
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
 		switch {
 		case err != nil:
 			return err
@@ -32,8 +29,8 @@ func TestTheREADMENamesEveryEnvironmentSwitch(t *testing.T) {
 			return err
 		}
 		for _, m := range name.FindAllStringSubmatch(string(src), -1) {
-			if !strings.Contains(string(readme), "`"+m[1]) && !slices.Contains(missing, m[1]) {
-				missing = append(missing, m[1])
+			if !slices.Contains(switches, m[1]) {
+				switches = append(switches, m[1])
 			}
 		}
 		return nil
@@ -41,7 +38,19 @@ func TestTheREADMENamesEveryEnvironmentSwitch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(missing) > 0 {
-		t.Errorf("the README's table of environment switches lacks %q", missing)
+	for _, doc := range []string{"README.md", "ARCHITECTURE.md"} {
+		text, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var missing []string
+		for _, sw := range switches {
+			if !strings.Contains(string(text), "`"+sw) {
+				missing = append(missing, sw)
+			}
+		}
+		if len(missing) > 0 {
+			t.Errorf("the table of environment switches in %s lacks %q", doc, missing)
+		}
 	}
 }
