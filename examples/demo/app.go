@@ -439,4 +439,3 @@ func (a *app) write(w http.ResponseWriter, contentType, name string, data any) {
 	w.Header().Set("Content-Type", contentType)
 	w.Write(buf.Bytes())
 }
-
