@@ -2,8 +2,10 @@ package socket_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -202,4 +204,34 @@ func TestAReplayAfterTheRecordWasDeleted(t *testing.T) {
 		t.Errorf("the owner's replay: restored %v, text %q, %d loads, %d writes; want a new context after one load and no write",
 			s.Restored(), textField.Get(s), e.counter.Loads(), e.counter.Applies())
 	}
+}
+
+func ExampleManager_OpenToken() {
+	ctx := context.Background()
+	views := socket.NewManager[notes]()
+	defer views.Close()
+	signer, err := token.NewSigner([][]byte{liveKey}) // keys from the environment, in a real server
+	if err != nil {
+		panic(err)
+	}
+
+	// First page view: the server mints the id; the browser gets the token.
+	_, tok, err := signer.Mint("session-1")
+	if err != nil {
+		panic(err)
+	}
+
+	// The browser comes back with the token, in the same session.
+	s, err := views.OpenToken(ctx, signer, tok, "session-1", notes{})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(s.Restored()) // a new page: nothing stored yet
+
+	// Another session presents the same token: refused before the store.
+	_, err = views.OpenToken(ctx, signer, tok, "session-2", notes{})
+	fmt.Println(errors.Is(err, token.ErrInvalid))
+	// Output:
+	// false
+	// true
 }
