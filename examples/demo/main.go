@@ -72,14 +72,17 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if keys == nil {
-		log.Warn("demo: LIVECTX_DEMO_KEYS is not set: tokens are signed with a random key, so pages do not resume after a restart")
+	random := keys == nil
+	if random {
 		keys = [][]byte{make([]byte, token.MinKeySize)}
 		rand.Read(keys[0])
 	}
 	d, err := start(ctx, *addr, *storeURL, keys, log)
 	if err != nil {
 		return err
+	}
+	if random {
+		log.Warn("demo: LIVECTX_DEMO_KEYS is not set: tokens are signed with a random key, so pages do not resume after a restart")
 	}
 	fmt.Fprintf(stderr, "livectx demo on http://%s/ (store %s); Ctrl-C stops it\n", d.Addr(), *storeURL)
 	<-ctx.Done()
