@@ -114,6 +114,8 @@ func TestABrowserSessionSurvivesAServerRestartOnBolt(t *testing.T) {
 	}
 	waitFor(t, ctx, "the page's script", `document.body.dataset.pending === "0"`)
 	waitFor(t, ctx, "a new page", `document.getElementById("restored").textContent === "New page"`)
+	waitFor(t, ctx, "a token in the address and a session cookie no script can read",
+		`location.search.startsWith("?t=") && !location.search.includes("id=") && !document.cookie.includes("`+sessionCookie+`")`)
 
 	// Click + three times and - once, then type.
 	for _, b := range []string{"inc", "inc", "inc", "dec"} {

@@ -11,14 +11,17 @@ import (
 
 // Counter is a store.ContextStore that forwards every call to another store
 // and records the changes Apply is given, so tests and benchmarks can check
-// how many writes a socket makes and how many bytes they carry. It is safe
-// for concurrent use and does not close the store it wraps.
+// how many writes a socket makes and how many bytes they carry, and counts
+// every call, so tests can check that a refused request reached no store.
+// It is safe for concurrent use and does not close the store it wraps.
 type Counter struct {
 	next store.ContextStore
 
 	mu      sync.Mutex
 	changes []store.Change // copies of every Apply's change
 	applies int
+	loads   int
+	others  int // Delete and Touch
 	bytes   int
 	keep    bool
 }
@@ -36,6 +39,21 @@ func (c *Counter) Applies() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.applies
+}
+
+// Loads returns how many times Load was called.
+func (c *Counter) Loads() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.loads
+}
+
+// Calls returns how many calls reached the store: Load, Apply, Delete and
+// Touch (Close does not reach it).
+func (c *Counter) Calls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.loads + c.applies + c.others
 }
 
 // BytesWritten returns the total size of the fields Apply was asked to set
@@ -57,11 +75,12 @@ func (c *Counter) Changes() []store.Change {
 func (c *Counter) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.changes, c.applies, c.bytes = nil, 0, 0
+	c.changes, c.applies, c.loads, c.others, c.bytes = nil, 0, 0, 0, 0
 }
 
-// Load forwards to the wrapped store.
+// Load counts the call, then forwards it to the wrapped store.
 func (c *Counter) Load(ctx context.Context, id string) (store.Record, error) {
+	c.count(&c.loads)
 	return c.next.Load(ctx, id)
 }
 
@@ -83,11 +102,23 @@ func (c *Counter) Apply(ctx context.Context, id string, ch store.Change) (uint64
 	return c.next.Apply(ctx, id, ch)
 }
 
-// Delete forwards to the wrapped store.
-func (c *Counter) Delete(ctx context.Context, id string) error { return c.next.Delete(ctx, id) }
+// Delete counts the call, then forwards it to the wrapped store.
+func (c *Counter) Delete(ctx context.Context, id string) error {
+	c.count(&c.others)
+	return c.next.Delete(ctx, id)
+}
 
-// Touch forwards to the wrapped store.
-func (c *Counter) Touch(ctx context.Context, id string) error { return c.next.Touch(ctx, id) }
+// Touch counts the call, then forwards it to the wrapped store.
+func (c *Counter) Touch(ctx context.Context, id string) error {
+	c.count(&c.others)
+	return c.next.Touch(ctx, id)
+}
+
+func (c *Counter) count(n *int) {
+	c.mu.Lock()
+	*n++
+	c.mu.Unlock()
+}
 
 // Close does nothing: the wrapped store belongs to the caller.
 func (c *Counter) Close() error { return nil }
