@@ -105,7 +105,8 @@ func newApp(st store.ContextStore, storeURL string, keys [][]byte, log *slog.Log
 		storeURL: redact(storeURL),
 		// KeepOnClose: a record outlives the server, so a restarted
 		// server resumes the page; the store's TTL removes abandoned ones.
-		mgr:     socket.NewManager[Page](socket.WithStore(st), socket.KeepOnClose()),
+		// WithLogger: a field reset by a change of Page's type is logged.
+		mgr:     socket.NewManager[Page](socket.WithStore(st), socket.KeepOnClose(), socket.WithLogger(log)),
 		signer:  signer,
 		csrf:    csrf,
 		origin:  http.NewCrossOriginProtection(),
@@ -248,6 +249,7 @@ type view struct {
 	StoredBytes int    // bytes the store holds for the instance, after the render
 	Version     uint64 // the record's version
 	Restored    bool
+	Reset       []string // fields whose stored values an older Page type wrote
 	StoreURL    string
 }
 
@@ -282,7 +284,7 @@ func (a *app) servePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v.Restored = s.Restored()
+	v.Restored, v.Reset = s.Restored(), s.ResetFields()
 	a.write(w, "text/html; charset=utf-8", "page.html", v)
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/livectx/livectx/codec"
 	"github.com/livectx/livectx/store"
 	"github.com/livectx/livectx/token"
 )
@@ -344,6 +345,30 @@ func TestAClickOnAStaleSocketIsAppliedToTheStoredCount(t *testing.T) {
 	}
 	if got := number(t, countRE, v.event("inc", "").Live); got != 8 {
 		t.Errorf("count after +1 on a stale socket = %d, want 8 (the other server's 7, plus one)", got)
+	}
+}
+
+// A deploy that changed Page's type (count was a string in the older
+// build) opens the page, starts count over and says so; the text is kept.
+func TestAPageWhoseTypeChangedOpensAndSaysWhatItCouldNotKeep(t *testing.T) {
+	d := startDemo(t, "127.0.0.1:0", "memory://")
+	v := newVisitor(t, "http://"+d.Addr(), false)
+	v.open("/")
+	v.event("inc", "")
+	v.event("input", "kept")
+	older, err := codec.Marshal("three")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.app.st.Apply(context.Background(), v.id, store.Change{Set: map[string][]byte{"count": older}}); err != nil {
+		t.Fatal(err)
+	}
+	res, body := v.get("/?t=" + url.QueryEscape(v.tok))
+	if res.StatusCode != http.StatusOK || number(t, countRE, body) != 0 || !strings.Contains(body, `id="echo">kept<`) {
+		t.Fatalf("after the type change: %s, body %q", res.Status, body)
+	}
+	if !strings.Contains(body, `id="reset"`) || !strings.Contains(body, "<code>count</code>") {
+		t.Fatalf("the page does not say what it could not keep: %q", body)
 	}
 }
 

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/livectx/livectx/codec"
+	"github.com/livectx/livectx/store"
 )
 
 // chromiumPath is Debian's chromium, which .ci/browser.sh installs.
@@ -163,4 +166,40 @@ func TestABrowserSessionSurvivesAServerRestartOnBolt(t *testing.T) {
 	}
 	waitFor(t, ctx, "the counter at 3", `document.getElementById("count").textContent === "3"`)
 	screenshot(t, ctx, "demo-resumed-after-restart.png")
+}
+
+// What a user sees after a deploy changed the page's type: the older build
+// stored count as a string. The page opens, starts count over, keeps the
+// text and says which field it could not keep.
+func TestABrowserSeesWhatATypeChangeCouldNotKeep(t *testing.T) {
+	ctx := newBrowser(t)
+	d := startDemo(t, "127.0.0.1:0", "memory://")
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate("http://"+d.Addr()+"/"),
+		chromedp.WaitVisible(chromedp.ID("inc")),
+	); err != nil {
+		t.Fatalf("open the page: %v", err)
+	}
+	waitFor(t, ctx, "the page's script", `document.body.dataset.pending === "0"`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("inc")), chromedp.SendKeys(chromedp.ID("text"), "kept")); err != nil {
+		t.Fatalf("click and type: %v", err)
+	}
+	waitFor(t, ctx, "the server's echo of the text", `document.getElementById("echo").textContent === "kept"`)
+	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.id`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	older, err := codec.Marshal("three") // count, as the older build stored it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.app.st.Apply(context.Background(), id, store.Change{Set: map[string][]byte{"count": older}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("reset"))); err != nil {
+		t.Fatalf("reload after the type change: %v", err)
+	}
+	waitFor(t, ctx, "count started over, the text kept", `document.getElementById("count").textContent === "0" && document.getElementById("text").value === "kept"`)
+	waitFor(t, ctx, "the notice names count", `document.getElementById("reset").textContent.includes("count")`)
+	screenshot(t, ctx, "demo-after-type-change.png")
 }
