@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/livectx/livectx/codec"
+	"github.com/livectx/livectx/memory"
+	"github.com/livectx/livectx/store"
+)
+
+// testKeys are the keys of the in-process test servers.
+var testKeys = [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
+
+// startServer serves the example on st in this process and returns its base
+// URL. The client's JavaScript files are not needed by the Go client.
+func startServer(t testing.TB, st store.ContextStore, node string) string {
+	t.Helper()
+	srv := newServer(config{store: st, node: node, keys: testKeys, modules: "node_modules",
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
+// newMemory returns a memory store closed with the test.
+func newMemory(t testing.TB) store.ContextStore {
+	st := memory.New()
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// storedCount returns the count the store holds for the page's view, or -1
+// when it holds no record.
+func storedCount(t testing.TB, st store.ContextStore, p page) int {
+	t.Helper()
+	id := strings.TrimPrefix(p.elemID, elementPrefix)
+	rec, err := st.Load(context.Background(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return -1
+	}
+	if err != nil {
+		t.Fatalf("load %q: %v", id, err)
+	}
+	var n int
+	if b, ok := rec.Fields["count"]; ok {
+		if err := codec.Unmarshal(id, "count", b, &n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+func TestAGoClientJoinsClicksAndLeaves(t *testing.T) {
+	st := newMemory(t)
+	base := startServer(t, st, "A")
+	p := loadPage(t, base, nil)
+	c := dial(t, p)
+
+	c.join(p, 0)
+	if got := c.text("count"); got != "0" {
+		t.Fatalf("count after join = %q, want 0", got)
+	}
+	if got := c.text("node"); got != "A" {
+		t.Errorf("node = %q, want A", got)
+	}
+	if got := c.text("resumed"); got != "New page" {
+		t.Errorf("resumed badge = %q, want New page", got)
+	}
+	if n := storedCount(t, st, p); n > 0 {
+		t.Errorf("after a join without events the store holds count %d", n)
+	}
+
+	for i := 1; i <= 3; i++ {
+		d := c.click("inc")
+		if _, ok := d["s"]; ok || len(d) != 1 {
+			t.Fatalf("click %d: diff %v, want one dynamic and no statics", i, d)
+		}
+		if got, want := c.text("count"), []string{"", "1", "2", "3"}[i]; got != want {
+			t.Fatalf("count after click %d = %q, want %q", i, got, want)
+		}
+	}
+	c.click("dec")
+	if got := c.text("count"); got != "2" {
+		t.Fatalf("count after dec = %q, want 2", got)
+	}
+	if n := storedCount(t, st, p); n != 2 {
+		t.Errorf("the store holds count %d, want 2", n)
+	}
+
+	if status, _ := c.call("phoenix", "heartbeat", map[string]any{}); status != "ok" {
+		t.Errorf("heartbeat: %s", status)
+	}
+	if status, _ := c.call(c.topic, "phx_leave", map[string]any{}); status != "ok" {
+		t.Errorf("leave: %s", status)
+	}
+	if status, resp := c.call(c.topic, "event", map[string]any{"type": "click", "event": "inc", "value": map[string]any{}}); status != "error" {
+		t.Errorf("event after leave: %s %v, want an error", status, resp)
+	}
+
+	// A new connection (a reconnect) resumes the context from the store.
+	c2 := dial(t, p)
+	c2.join(p, 1)
+	if got := c2.text("count"); got != "2" {
+		t.Errorf("count after rejoin = %q, want 2", got)
+	}
+	if got := c2.text("resumed"); got != "Resumed from the store" {
+		t.Errorf("resumed badge after rejoin = %q", got)
+	}
+	if got := c2.click("inc"); got == nil || c2.text("count") != "3" {
+		t.Errorf("click after rejoin: diff %v, count %q, want 3", got, c2.text("count"))
+	}
+}
