@@ -191,3 +191,38 @@ func TestTheUnmodifiedClientCountsClicks(t *testing.T) {
 		t.Errorf("the page logged errors: %q", errs)
 	}
 }
+
+func TestTheClientRecoversTheFormAndEmptiesTheListOnARejoin(t *testing.T) {
+	b := newBrowser(t)
+	st := newMemory(t)
+	base := startServer(t, st, "A")
+
+	b.run(t, "open the page", chromedp.Navigate(base+"/"))
+	b.waitFor(t, "the view to join", joined, 30*time.Second)
+	b.clickN(t, "inc", 2)
+	b.run(t, "type", chromedp.SendKeys(chromedp.ID("text"), "hello"))
+	b.waitFor(t, "the server's echo of the draft", textIs("echo", "hello"), 10*time.Second)
+	b.clickN(t, "add", 3)
+	b.waitFor(t, "three lines", `document.querySelectorAll("#lines li").length === 3`, 10*time.Second)
+	b.screenshot(t, "liveview-form-and-list.png")
+
+	// The socket drops; meanwhile the user types on. The client then
+	// rejoins (its _mounts is 1) and replays the form (form recovery).
+	b.run(t, "disconnect", chromedp.Evaluate[chromedp.Void](`liveSocket.disconnect()`))
+	b.waitFor(t, "the view to leave", `!(`+joined+`)`, 10*time.Second)
+	b.run(t, "type while disconnected", chromedp.SendKeys(chromedp.ID("text"), " world"))
+	b.run(t, "reconnect", chromedp.Evaluate[chromedp.Void](`liveSocket.connect()`))
+	b.waitFor(t, "the view to rejoin", joined, 30*time.Second)
+	b.waitFor(t, "the recovered draft echoed", textIs("echo", "hello world"), 10*time.Second)
+	b.waitFor(t, "the count kept", textIs("count", "2"), 10*time.Second)
+	b.waitFor(t, "an empty list (temporary)", `document.querySelectorAll("#lines li").length === 0`, 10*time.Second)
+	b.waitFor(t, "the resumed badge", textIs("resumed", "Resumed from the store"), 10*time.Second)
+
+	var draft string
+	elemID := b.eval(t, `document.querySelector("[data-phx-main]").id`)
+	if !storedField(t, st, page{elemID: elemID}, "draft", &draft) || draft != "hello world" {
+		t.Errorf("the store holds the draft %q, want the recovered %q", draft, "hello world")
+	}
+	b.screenshot(t, "liveview-after-rejoin.png")
+	t.Logf("page errors (the disconnect may log some): %q", b.pageErrors())
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -114,5 +115,89 @@ func TestAGoClientJoinsClicksAndLeaves(t *testing.T) {
 	}
 	if got := c2.click("inc"); got == nil || c2.text("count") != "3" {
 		t.Errorf("click after rejoin: diff %v, count %q, want 3", got, c2.text("count"))
+	}
+}
+
+// storedField decodes the field name of the page's record into v, and
+// reports whether the record has it.
+func storedField(t testing.TB, st store.ContextStore, p page, name string, v any) bool {
+	t.Helper()
+	id := strings.TrimPrefix(p.elemID, elementPrefix)
+	rec, err := st.Load(context.Background(), id)
+	if err != nil {
+		t.Fatalf("load %q: %v", id, err)
+	}
+	b, ok := rec.Fields[name]
+	if ok {
+		if err := codec.Unmarshal(id, name, b, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ok
+}
+
+func TestTheFormIsKeptAndTheListIsTemporary(t *testing.T) {
+	st := newMemory(t)
+	base := startServer(t, st, "A")
+	p := loadPage(t, base, nil)
+	c := dial(t, p)
+	c.join(p, 0)
+
+	form := func(name, value string) map[string]any {
+		t.Helper()
+		status, resp := c.call(c.topic, "event", map[string]any{
+			"type": "form", "event": name, "value": value, "meta": map[string]any{"_target": "text"},
+		})
+		if status != "ok" {
+			t.Fatalf("form %s: %s %v", name, status, resp)
+		}
+		d, _ := resp["diff"].(map[string]any)
+		merge(c.rendered, d)
+		return d
+	}
+	form("draft", "text=hello+%3Cb%3E")
+	if got := c.text("echo"); got != "hello <b>" {
+		t.Errorf("echo = %q, want the draft, escaped in the HTML", got)
+	}
+	if !strings.Contains(c.html(), `value="hello &lt;b&gt;"`) {
+		t.Errorf("the input's value is not the escaped draft:\n%s", c.html())
+	}
+	var draft string
+	if !storedField(t, st, p, "draft", &draft) || draft != "hello <b>" {
+		t.Errorf("stored draft = %q, want %q", draft, "hello <b>")
+	}
+	form("save", "text=saved+text")
+	if c.text("saved") != "saved text" || c.text("echo") != "" {
+		t.Errorf("after save: saved %q, draft %q", c.text("saved"), c.text("echo"))
+	}
+	status, _ := c.call(c.topic, "event", map[string]any{"type": "form", "event": "draft", "value": "text=" + strings.Repeat("x", maxText+1)})
+	if status != "error" {
+		t.Errorf("a draft over %d characters: %s, want an error", maxText, status)
+	}
+
+	// Lines: each render sends only the new line; the client keeps the
+	// earlier ones in the DOM (phx-update="append").
+	for i := 1; i <= 2; i++ {
+		d := c.click("add")
+		if !strings.Contains(c.html(), `<li id="line-`+strconv.Itoa(i)+`">`) || strings.Count(c.html(), "<li") != 1 {
+			t.Fatalf("after add %d the tree renders\n%s\nwant line-%d alone (diff %v)", i, c.html(), i, d)
+		}
+	}
+	d := c.click("inc")
+	if strings.Contains(c.html(), "<li") {
+		t.Errorf("the render after the adds still sends lines: diff %v", d)
+	}
+	var lines []Line
+	storedField(t, st, p, "lines", &lines)
+	if len(lines) != 0 {
+		t.Errorf("the store holds lines %v, want none", lines)
+	}
+
+	// A rejoin (a new connection) resumes the count and the saved text; the
+	// list starts empty.
+	c2 := dial(t, p)
+	c2.join(p, 1)
+	if c2.text("count") != "1" || c2.text("saved") != "saved text" || strings.Contains(c2.html(), "<li") {
+		t.Errorf("after the rejoin:\n%s", c2.html())
 	}
 }
