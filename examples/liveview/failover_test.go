@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// failoverBound is how soon the client must be back on the other node.
+const failoverBound = 5 * time.Second
+
+// TestThePageSurvivesLosingItsNode is the failover: nodes A and B (real
+// processes) on one Redis, behind a reverse proxy; the unmodified client is
+// given state, the node serving it is killed with SIGKILL, and the client
+// rejoins the other node through the proxy with the state intact.
+func TestThePageSurvivesLosingItsNode(t *testing.T) {
+	urls := redisURLs(t)
+	names := make([]string, 0, len(urls))
+	for name := range urls {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, backend := range names {
+		t.Run(backend, func(t *testing.T) {
+			b := newBrowser(t)
+			storeURL := urls[backend]
+			bin := nodeBinary(t)
+			nodes := map[string]*node{
+				"A": startNode(t, bin, "A", "127.0.0.1:0", storeURL),
+				"B": startNode(t, bin, "B", "127.0.0.1:0", storeURL),
+			}
+			base := startProxy(t, nodes["A"], nodes["B"])
+			st := openStore(t, storeURL)
+
+			b.run(t, "open the page through the proxy", chromedp.Navigate(base+"/"))
+			b.waitFor(t, "the view to join", joined, 30*time.Second)
+			b.clickN(t, "inc", 5)
+			b.waitFor(t, "the count at 5", textIs("count", "5"), 10*time.Second)
+			b.run(t, "type", chromedp.SendKeys(chromedp.ID("text"), "typed before the kill"))
+			b.waitFor(t, "the draft echoed", textIs("echo", "typed before the kill"), 10*time.Second)
+			b.clickN(t, "add", 2)
+			b.waitFor(t, "two lines", `document.querySelectorAll("#lines li").length === 2`, 10*time.Second)
+
+			serving := b.eval(t, `document.getElementById("node").textContent`)
+			victim, ok := nodes[serving]
+			if !ok {
+				t.Fatalf("the page names node %q", serving)
+			}
+			other := map[string]string{"A": "B", "B": "A"}[serving]
+			b.screenshot(t, "liveview-failover-"+backend+"-before.png")
+
+			start := time.Now()
+			victim.kill(syscall.SIGKILL)
+			b.waitFor(t, "the client to rejoin node "+other, joined+` && `+textIs("node", other), failoverBound)
+			took := time.Since(start)
+			t.Logf("failover (%s): node %s killed with SIGKILL; the unmodified client rejoined node %s through the proxy in %v",
+				backend, serving, other, took.Round(time.Millisecond))
+
+			b.waitFor(t, "the count at 5 on the new node", textIs("count", "5"), 5*time.Second)
+			b.waitFor(t, "the draft on the new node", textIs("echo", "typed before the kill")+
+				` && document.getElementById("text").value === "typed before the kill"`, 5*time.Second)
+			b.waitFor(t, "the resumed badge", textIs("resumed", "Resumed from the store"), 5*time.Second)
+			b.waitFor(t, "an empty list (temporary)", `document.querySelectorAll("#lines li").length === 0`, 5*time.Second)
+
+			b.clickN(t, "inc", 1)
+			b.waitFor(t, "the count at 6", textIs("count", "6"), 10*time.Second)
+			elemID := b.eval(t, `document.querySelector("[data-phx-main]").id`)
+			if n := storedCount(t, st, page{elemID: elemID}); n != 6 {
+				t.Errorf("the store holds count %d, want 6", n)
+			}
+			var draft string
+			if storedField(t, st, page{elemID: elemID}, "draft", &draft); draft != "typed before the kill" {
+				t.Errorf("the store holds the draft %q", draft)
+			}
+			b.screenshot(t, "liveview-failover-"+backend+"-after.png")
+			st.Delete(context.Background(), strings.TrimPrefix(elemID, elementPrefix))
+		})
+	}
+}
+
+// TestThePageResumesAfterARestartOnBolt stops the one node and starts it
+// again on the same bolt file and address; the client reconnects by itself
+// and the page resumes.
+func TestThePageResumesAfterARestartOnBolt(t *testing.T) {
+	b := newBrowser(t)
+	bin := nodeBinary(t)
+	storeURL := "bolt://" + filepath.Join(t.TempDir(), "page.db") + "?ttl=1h"
+	addr := freeAddr(t)
+	n := startNode(t, bin, "A", addr, storeURL)
+
+	b.run(t, "open the page", chromedp.Navigate("http://"+n.addr+"/"))
+	b.waitFor(t, "the view to join", joined, 30*time.Second)
+	b.clickN(t, "inc", 3)
+	b.run(t, "type", chromedp.SendKeys(chromedp.ID("text"), "kept on disk"))
+	b.waitFor(t, "the draft echoed", textIs("echo", "kept on disk"), 10*time.Second)
+	b.screenshot(t, "liveview-bolt-before-restart.png")
+
+	n.kill(syscall.SIGTERM)
+	start := time.Now()
+	startNode(t, bin, "A", addr, storeURL)
+	b.waitFor(t, "the client to rejoin the restarted node", joined+` && `+textIs("resumed", "Resumed from the store"), 10*time.Second)
+	t.Logf("restart on bolt: the client rejoined %v after the node was started again", time.Since(start).Round(time.Millisecond))
+	b.waitFor(t, "the count at 3", textIs("count", "3"), 5*time.Second)
+	b.waitFor(t, "the draft", textIs("echo", "kept on disk"), 5*time.Second)
+	b.clickN(t, "inc", 1)
+	b.waitFor(t, "the count at 4", textIs("count", "4"), 10*time.Second)
+	b.screenshot(t, "liveview-bolt-after-restart.png")
+}
