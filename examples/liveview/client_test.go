@@ -80,9 +80,10 @@ type client struct {
 // dialOpts are what a client may change about its connection, to test the
 // server's checks.
 type dialOpts struct {
-	origin string // default: the page's own
-	csrf   *string
-	vsn    string // default 2.0.0
+	origin   string // default: the page's own
+	noOrigin bool   // send no Origin header
+	csrf     *string
+	vsn      string // default 2.0.0
 }
 
 // dial opens the page's websocket; it fails the test if the server refuses.
@@ -120,9 +121,13 @@ func tryDial(p page, o dialOpts) (*client, *http.Response, error) {
 	ws := "ws://" + u.Host + "/live/websocket?" + q.Encode()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	header := http.Header{"Origin": {origin}}
+	if o.noOrigin {
+		header = nil
+	}
 	conn, resp, err := websocket.Dial(ctx, ws, &websocket.DialOptions{
 		HTTPClient: &http.Client{Jar: p.jar},
-		HTTPHeader: http.Header{"Origin": {origin}},
+		HTTPHeader: header,
 	})
 	if err != nil {
 		return nil, resp, err
