@@ -160,8 +160,8 @@ func startProxy(t *testing.T, nodes ...*node) string {
 	return hs.URL
 }
 
-// openStore opens the store a node runs on, for the test to read.
-func openStore(t *testing.T, url string) store.ContextStore {
+// openStore opens the store url names, closed at the test's end.
+func openStore(t testing.TB, url string) store.ContextStore {
 	t.Helper()
 	st, err := storeurl.Open(context.Background(), url)
 	if err != nil {
