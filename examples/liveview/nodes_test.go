@@ -25,38 +25,44 @@ import (
 // This file runs the example as real node processes, as a deploy would:
 // the binary built with go build, the nodes sharing keys and a store.
 
-var (
-	buildOnce sync.Once
-	buildBin  string
-	buildErr  error
-)
+// builds are the binaries built for this test run, by build tags.
+var builds = struct {
+	sync.Mutex
+	dir  string
+	bins map[string]string
+}{bins: map[string]string{}}
 
-// nodeBinary builds the example once per test run and returns its path.
-func nodeBinary(t *testing.T) string {
+// nodeBinary builds the example with the build tags (none: version 1 of
+// the view; "nextversion": version 2) once per test run and returns its
+// path.
+func nodeBinary(t *testing.T, tags string) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	builds.Lock()
+	defer builds.Unlock()
+	if bin, ok := builds.bins[tags]; ok {
+		return bin
+	}
+	if builds.dir == "" {
 		dir, err := os.MkdirTemp("", "livectx-liveview-bin")
 		if err != nil {
-			buildErr = err
-			return
+			t.Fatal(err)
 		}
-		buildBin = filepath.Join(dir, "liveview")
-		out, err := exec.Command("go", "build", "-o", buildBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+		builds.dir = dir
 	}
-	return buildBin
+	bin := filepath.Join(builds.dir, "liveview"+strings.ReplaceAll("-"+tags, ",", "-"))
+	out, err := exec.Command("go", "build", "-tags", tags, "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build -tags %q: %v\n%s", tags, err, out)
+	}
+	builds.bins[tags] = bin
+	return bin
 }
 
-// TestMain removes the binary nodeBinary built.
+// TestMain removes the binaries nodeBinary built.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildBin != "" {
-		os.RemoveAll(filepath.Dir(buildBin))
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
 	}
 	os.Exit(code)
 }

@@ -5,29 +5,11 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/livectx/livectx/socket"
 )
-
-// Page is the context of the example's LiveView: what a page keeps on the
-// store, plus the unstored fields a render needs.
-type Page struct {
-	Count int    `msgpack:"count"` // the counter (phx-click)
-	Draft string `msgpack:"draft"` // the form's text as typed (phx-change)
-	Saved string `msgpack:"saved"` // the text last submitted (phx-submit)
-
-	// Lines is tempAssigned: each render sends the lines added by its event,
-	// the client appends them (phx-update="append"), then the field is
-	// empty again. The store only ever receives that reset value (nil), so
-	// after a rejoin the list starts empty, as a temporary assign does in
-	// Phoenix.
-	Lines []Line `msgpack:"lines"`
-	Added int    `msgpack:"-"` // lines added on this node, for their DOM ids
-
-	Node    string `msgpack:"-"` // the node serving the page
-	Resumed bool   `msgpack:"-"` // the join found the page's context in the store
-}
 
 // Line is one entry of the temporary list.
 type Line struct {
@@ -35,15 +17,15 @@ type Line struct {
 	Text string
 }
 
-// The fields handlers assign.
+// The fields handlers assign (fCount is the version's, with Page).
 var (
-	fCount   = socket.FieldOf(func(p *Page) *int { return &p.Count })
 	fDraft   = socket.FieldOf(func(p *Page) *string { return &p.Draft })
 	fSaved   = socket.FieldOf(func(p *Page) *string { return &p.Saved })
 	fLines   = socket.FieldOf(func(p *Page) *[]Line { return &p.Lines })
 	fAdded   = socket.FieldOf(func(p *Page) *int { return &p.Added })
 	fNode    = socket.FieldOf(func(p *Page) *string { return &p.Node })
 	fResumed = socket.FieldOf(func(p *Page) *bool { return &p.Resumed })
+	fLost    = socket.FieldOf(func(p *Page) *string { return &p.Lost })
 )
 
 // maxText is the longest text the form accepts, in characters.
@@ -53,16 +35,23 @@ const maxText = 1000
 var pageView = HTML[Page](
 	`<main><h1>livectx under the Phoenix LiveView client</h1>`,
 	`<p class="status">Served by node <b id="node">`, Text(func(p Page) string { return p.Node }, fNode.Name()),
-	`</b>. <span id="resumed">`, Text(func(p Page) string {
+	`</b> (view version <span id="version">`, Text(func(Page) string { return viewVersion }),
+	`</span>). <span id="resumed">`, Text(func(p Page) string {
 		if p.Resumed {
 			return "Resumed from the store"
 		}
 		return "New page"
 	}, fResumed.Name()),
+	`</span><span id="lost">`, Text(func(p Page) string {
+		if p.Lost == "" {
+			return ""
+		}
+		return " This version could not keep: " + p.Lost + "."
+	}, fLost.Name()),
 	`</span></p>`,
 	`<section><h2>Counter</h2>`,
 	`<button id="dec" phx-click="dec">-</button> <span id="count">`,
-	Text(func(p Page) string { return strconv.Itoa(p.Count) }, fCount.Name()),
+	Text(func(p Page) string { return fmt.Sprint(p.Count) }, fCount.Name()),
 	`</span> <button id="inc" phx-click="inc">+</button></section>`,
 	`<section><h2>Form</h2><form id="note" phx-change="draft" phx-submit="save">`,
 	`<input id="text" name="text" autocomplete="off" value="`, Text(func(p Page) string { return p.Draft }, fDraft.Name()),
@@ -83,7 +72,8 @@ var errUnknownEvent = errors.New("liveview: unknown event")
 
 // mount prepares a socket that has just been opened for a join.
 func mount(s *socket.Socket[Page], node string) error {
-	if err := s.Assign(fNode.Set(node), fResumed.Set(s.Restored())); err != nil {
+	lost := strings.Join(s.ResetFields(), ", ")
+	if err := s.Assign(fNode.Set(node), fResumed.Set(s.Restored()), fLost.Set(lost)); err != nil {
 		return err
 	}
 	return s.TempAssign(fLines.Set(nil))

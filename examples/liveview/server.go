@@ -63,7 +63,8 @@ type config struct {
 // newServer returns a server on cfg.store.
 func newServer(cfg config) *server {
 	srv := &server{
-		m:        socket.NewManager[Page](socket.WithStore(cfg.store), socket.KeepOnClose()),
+		m: socket.NewManager[Page](append(managerOptions(),
+			socket.WithStore(cfg.store), socket.KeepOnClose(), socket.WithLogger(cfg.log))...),
 		node:     cfg.node,
 		csrfKeys: derive(cfg.keys, "csrf"),
 		log:      cfg.log,
