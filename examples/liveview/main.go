@@ -97,7 +97,11 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 	if *node == "" {
 		*node = ln.Addr().String()
 	}
-	srv := newServer(config{store: st, node: *node, keys: ks, modules: *modules, log: log})
+	srv, err := newServer(config{store: st, node: *node, keys: ks, modules: *modules, log: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	fmt.Fprintf(stderr, "liveview node %s on http://%s/ (store %s)\n", *node, ln.Addr(), *storeURL)
 	return serveUntil(ctx, ln, srv)
 }

@@ -16,9 +16,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/livectx/livectx/socket"
 	"github.com/livectx/livectx/store"
+	"github.com/livectx/livectx/token"
 )
 
 // The client's prebuilt browser files, as the npm packages ship them.
@@ -45,8 +47,9 @@ var errUnauthorized = errors.New("liveview: unauthorized")
 // server serves the page, the client's files and the LiveView websocket.
 type server struct {
 	m        *socket.Manager[Page]
-	node     string   // this node's name, shown on the page
-	csrfKeys [][]byte // sign CSRF tokens: the first signs, all verify
+	signer   *token.Signer // signs the page tokens that name a view
+	node     string        // this node's name, shown on the page
+	csrfKeys [][]byte      // sign CSRF tokens: the first signs, all verify
 	log      *slog.Logger
 	mux      *http.ServeMux
 }
@@ -60,9 +63,19 @@ type config struct {
 	log     *slog.Logger
 }
 
-// newServer returns a server on cfg.store.
-func newServer(cfg config) *server {
+// pageMaxAge is how long a page's token opens its view: a page left open
+// longer cannot rejoin and reloads (the client does that by itself).
+const pageMaxAge = 24 * time.Hour
+
+// newServer returns a server on cfg.store. It fails if a key is shorter
+// than 32 bytes.
+func newServer(cfg config) (*server, error) {
+	signer, err := token.NewSigner(derive(cfg.keys, "page"), token.WithMaxAge(pageMaxAge))
+	if err != nil {
+		return nil, fmt.Errorf("liveview: %w", err)
+	}
 	srv := &server{
+		signer: signer,
 		m: socket.NewManager[Page](append(managerOptions(),
 			socket.WithStore(cfg.store), socket.KeepOnClose(), socket.WithLogger(cfg.log))...),
 		node:     cfg.node,
@@ -80,7 +93,7 @@ func newServer(cfg config) *server {
 	srv.mux.Handle("GET /assets/", http.FileServerFS(ownAssets))
 	srv.mux.HandleFunc("GET /{$}", srv.page)
 	srv.mux.HandleFunc("GET /live/websocket", srv.acceptLive)
-	return srv
+	return srv, nil
 }
 
 // checkClient reports whether the client's files are in modules.
@@ -205,19 +218,29 @@ func derive(keys [][]byte, purpose string) [][]byte {
 	return out
 }
 
-// mint makes a new LiveView instance for owner: its id, and the session
-// token the page carries.
-func (srv *server) mint(owner string) (id, session string, err error) {
-	id = newSecret()
-	return id, id, nil
+// mint makes a new LiveView instance for owner: its id, and the token the
+// page carries (data-phx-session), which binds the id to the owner.
+func (srv *server) mint(owner string) (id, tok string, err error) {
+	return srv.signer.Mint(owner)
 }
 
-// open opens the socket of the view a join names, if its session token
-// opens it for owner and the topic is that view's.
-func (srv *server) open(ctx context.Context, topic, session, owner string) (*socket.Socket[Page], error) {
-	id, ok := topicID(topic)
-	if !ok || id != session {
-		return nil, fmt.Errorf("%w: topic %q", errUnauthorized, topic)
+// open opens the socket of the view a join names, if its token was minted
+// for owner and names the topic's instance. Every refusal matches
+// errUnauthorized and happens before the store is read: the token is
+// verified first, to compare its id with the topic; then OpenToken, the
+// entry point that cannot skip verification, verifies it again (one MAC)
+// and opens the socket.
+func (srv *server) open(ctx context.Context, topic, tok, owner string) (*socket.Socket[Page], error) {
+	id, err := srv.signer.Verify(tok, owner)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUnauthorized, err)
 	}
-	return srv.m.Open(ctx, id, Page{})
+	if want, _ := topicID(topic); want != id {
+		return nil, fmt.Errorf("%w: the token names another view than topic %q", errUnauthorized, topic)
+	}
+	s, err := srv.m.OpenToken(ctx, srv.signer, tok, owner, Page{})
+	if errors.Is(err, token.ErrInvalid) {
+		return nil, fmt.Errorf("%w: %w", errUnauthorized, err)
+	}
+	return s, err
 }
