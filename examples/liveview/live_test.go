@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/livectx/livectx/codec"
@@ -202,5 +203,81 @@ func TestTheFormIsKeptAndTheListIsTemporary(t *testing.T) {
 	c2.join(p, 1)
 	if c2.text("count") != "1" || c2.text("saved") != "saved text" || strings.Contains(c2.html(), "<li") {
 		t.Errorf("after the rejoin:\n%s", c2.html())
+	}
+}
+
+// TestTwoNodesOnOnePageApplyEveryClick opens one page on two servers (two
+// nodes on one store, as a stale node and the one a reconnect reached) and
+// clicks on both in turn: every click lands once, on the newest count
+// (Socket.Event re-runs a click that meets a newer record), and each reply
+// shows the count the store holds.
+func TestTwoNodesOnOnePageApplyEveryClick(t *testing.T) {
+	st := newMemory(t)
+	a, b := startServer(t, st, "A"), startServer(t, st, "B")
+	p := loadPage(t, a, nil)
+	onA := dial(t, p)
+	onA.join(p, 0)
+	pb := p
+	pb.base = b
+	onB := dial(t, pb)
+	onB.join(pb, 1)
+	for i := 1; i <= 20; i++ {
+		c := onA
+		if i%2 == 0 {
+			c = onB
+		}
+		c.click("inc")
+		if got := c.text("count"); got != strconv.Itoa(i) {
+			t.Fatalf("click %d on node %s shows count %s", i, c.text("node"), got)
+		}
+		if n := storedCount(t, st, p); n != i {
+			t.Fatalf("after click %d the store holds %d", i, n)
+		}
+	}
+}
+
+// failingStore fails every write while fail is set.
+type failingStore struct {
+	store.ContextStore
+	fail atomic.Bool
+}
+
+var errStoreDown = errors.New("test: store down")
+
+func (s *failingStore) Apply(ctx context.Context, id string, c store.Change) (uint64, error) {
+	if s.fail.Load() {
+		return 0, errStoreDown
+	}
+	return s.ContextStore.Apply(ctx, id, c)
+}
+
+// TestAnEventTheStoreRefusesEndsTheView: the client is told (an error
+// reply, then phx_error) and, rejoining, sees what the store holds, never
+// the refused click.
+func TestAnEventTheStoreRefusesEndsTheView(t *testing.T) {
+	st := &failingStore{ContextStore: newMemory(t)}
+	base := startServer(t, st, "A")
+	p := loadPage(t, base, nil)
+	c := dial(t, p)
+	c.join(p, 0)
+	c.click("inc")
+
+	st.fail.Store(true)
+	ref := c.send(c.topic, "event", map[string]any{"type": "click", "event": "inc", "value": map[string]any{}})
+	if status, resp := c.replyTo(ref); status != "error" {
+		t.Fatalf("a click the store refused: %s %v, want an error", status, resp)
+	}
+	f, err := c.read()
+	if err != nil || f.Event != "phx_error" || f.Topic != c.topic {
+		t.Fatalf("after the refused click: %+v %v, want phx_error on %s", f, err, c.topic)
+	}
+	if status, _ := c.call(c.topic, "event", map[string]any{"type": "click", "event": "inc", "value": map[string]any{}}); status != "error" {
+		t.Errorf("an event on the ended view: %s, want an error", status)
+	}
+
+	st.fail.Store(false)
+	c.join(p, 1) // the client rejoins on the same connection
+	if got := c.text("count"); got != "1" {
+		t.Errorf("after the rejoin the page shows count %s, want the stored 1", got)
 	}
 }
