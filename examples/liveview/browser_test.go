@@ -40,7 +40,7 @@ func newBrowser(t *testing.T) *browser {
 		missing(chromiumPath+" is missing: install it with .ci/browser.sh (apt-get install chromium)", err)
 	}
 	if err := checkClient("node_modules"); err != nil {
-		missing("the phoenix_live_view client is missing: run npm ci in examples/liveview", err)
+		missing("no client to serve", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
