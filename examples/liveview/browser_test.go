@@ -130,12 +130,13 @@ func textIs(id, want string) string {
 }
 
 // artifactsDir is where tests leave screenshots: $LIVECTX_ARTIFACTS, or
-// testdata/artifacts in this folder (ignored by git).
+// testdata/artifacts at the root of the repository (ignored by git), as
+// for the demo's browser test.
 func artifactsDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("LIVECTX_ARTIFACTS")
 	if dir == "" {
-		dir = filepath.Join("testdata", "artifacts")
+		dir = filepath.Join("..", "..", "testdata", "artifacts")
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
