@@ -6,12 +6,15 @@
 //	go test -json ./... | go run ./internal/skipreport
 //
 // It prints one line per skipped test ("package Test/subtest: reason") and a
-// count; it exits 1 when the input is not go test -json output.
+// count; it exits 1 when the input is not go test -json output. With
+// -text FILE it also writes to FILE the text go test -v would have printed
+// (CI greps it for failures and figures).
 package main
 
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,7 +22,19 @@ import (
 )
 
 func main() {
-	if err := report(os.Stdin, os.Stdout); err != nil {
+	text := flag.String("text", "", "also write the tests' text output to this `file`")
+	flag.Parse()
+	var w io.Writer = io.Discard
+	if *text != "" {
+		f, err := os.Create(*text)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "skipreport:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := report(os.Stdin, os.Stdout, w); err != nil {
 		fmt.Fprintln(os.Stderr, "skipreport:", err)
 		os.Exit(1)
 	}
@@ -33,7 +48,8 @@ type event struct {
 	Output  string
 }
 
-func report(in io.Reader, out io.Writer) error {
+// report writes the skipped tests to out and every output line to text.
+func report(in io.Reader, out, text io.Writer) error {
 	said := map[string][]string{} // package and test -> what the test logged
 	skipped := 0
 	sc := bufio.NewScanner(in)
@@ -42,6 +58,11 @@ func report(in io.Reader, out io.Writer) error {
 		var e event
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			return fmt.Errorf("not go test -json output: %w: %q", err, sc.Text())
+		}
+		if e.Action == "output" || e.Action == "build-output" {
+			if _, err := io.WriteString(text, e.Output); err != nil {
+				return err
+			}
 		}
 		if e.Test == "" {
 			continue

@@ -27,9 +27,12 @@ const events = `{"Action":"run","Package":"p","Test":"TestA"}
 `
 
 func TestReportListsEachSkipWithItsReason(t *testing.T) {
-	var out bytes.Buffer
-	if err := report(strings.NewReader(events), &out); err != nil {
+	var out, text bytes.Buffer
+	if err := report(strings.NewReader(events), &out, &text); err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "    c_test.go:5: a figure\n") || !strings.HasSuffix(text.String(), "ok  \tp\t0.1s\n") {
+		t.Errorf("the text output lacks lines of the tests:\n%s", text.String())
 	}
 	want := "p TestA/on_server: a_test.go:9: LIVECTX_REDIS_ADDR is not set\n" +
 		"p TestB: b_test.go:3: chromium is missing\n" +
@@ -40,7 +43,7 @@ func TestReportListsEachSkipWithItsReason(t *testing.T) {
 }
 
 func TestReportRefusesOtherInput(t *testing.T) {
-	if err := report(strings.NewReader("ok  \tp\t0.1s\n"), &bytes.Buffer{}); err == nil {
+	if err := report(strings.NewReader("ok  \tp\t0.1s\n"), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
 		t.Error("report accepted go test output without -json")
 	}
 }
