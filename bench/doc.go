@@ -8,6 +8,10 @@
 // counter) and persist. livectx runs it through socket.Socket, which writes
 // only the field that changed; the peers encode the whole context into one
 // value per instance and write that value, as sessions stores are used.
+// The mass reconnect mounts 10,000 contexts from 32 goroutines at once, as a
+// node's clients do after a failover; the idle-memory benchmark weighs what
+// open instances hold, livectx's sockets against a map of blobs beside the
+// decoded contexts a LiveView server on a blob store keeps.
 //
 // It is a module of its own so that the library's users never download the
 // peers. Run it all with run.sh, which prints the table README.md quotes.

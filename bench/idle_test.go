@@ -81,6 +81,24 @@ func idleHolders() []struct {
 			st := &plainMap{m: map[string][]byte{}}
 			return st, fillBlobs(tb, st, c)
 		}},
+		// What a LiveView server on a blob store holds for its open
+		// instances: each one's encoded value in a map, and its decoded
+		// context.
+		{"map+contexts", func(tb testing.TB, c Ctx) (any, int) {
+			st := &plainMap{m: map[string][]byte{}}
+			n := fillBlobs(tb, st, c)
+			ctxs := make([]Ctx, idleInstances)
+			for i := range ctxs {
+				b, err := st.get(context.Background(), fmt.Sprint("instance-", i))
+				if err != nil {
+					tb.Fatal(err)
+				}
+				if err := msgpack.Unmarshal(b, &ctxs[i]); err != nil {
+					tb.Fatal(err)
+				}
+			}
+			return []any{st, ctxs}, n
+		}},
 	}
 }
 

@@ -11,7 +11,11 @@
 #                       read "not measured".
 #   ROUNDS              rounds of every benchmark (default 8)
 #   BENCHTIME           -benchtime of each benchmark in a round (default 500ms)
-#   BENCH               regexp of the benchmarks to run (default all)
+#   BENCH               regexp of the benchmarks to run in every round at
+#                       BENCHTIME (default mount and event)
+#   RECONNECT           regexp of the benchmarks to run once (-benchtime 1x)
+#                       in every round (default the mass reconnect, whose op
+#                       mounts 10,000 contexts; empty: skip it)
 #   BENCH_NOTE          a sentence for the table's heading (say which Redis
 #                       server was used, what else ran on the machine)
 #
@@ -23,6 +27,7 @@ export PATH="/usr/local/go/bin:$PATH"
 rounds=${ROUNDS:-8}
 benchtime=${BENCHTIME:-500ms}
 bench=${BENCH:-^Benchmark(Mount|Event)$}
+reconnect=${RECONNECT-^BenchmarkReconnect$}
 addr=${LIVECTX_REDIS_ADDR:-127.0.0.1:6379}
 export LIVECTX_REDIS_ADDR=$addr
 
@@ -43,6 +48,9 @@ raw=RESULTS.raw.txt
 for i in $(seq "$rounds"); do
 	echo "== round $i of $rounds ($(date -u +%H:%M:%S))" >&2
 	"$tmp/bench.test" -test.run '^$' -test.bench "$bench" -test.benchtime "$benchtime" -test.benchmem >>"$raw"
+	if [ -n "$reconnect" ]; then
+		"$tmp/bench.test" -test.run '^$' -test.bench "$reconnect" -test.benchtime 1x -test.benchmem >>"$raw"
+	fi
 done
 echo "== idle memory" >&2
 "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkIdleMemory$' -test.benchtime 1x -test.count 3 >>"$raw"
