@@ -160,7 +160,11 @@ var decoders = sync.Pool{New: func() any {
 // field, into v, which must be a non-nil pointer.
 //
 // The bytes are untrusted. Unmarshal first checks them with Check,
-// then decodes them with github.com/vmihailenco/msgpack/v5. Bytes that fail
+// then decodes them as github.com/vmihailenco/msgpack/v5 does: bools,
+// numbers, strings, byte slices, slices, pointers and structs of those
+// straight from b into v, through a plan made once per type; maps,
+// interfaces, time.Time, types with their own decoding methods and values
+// of unusual codes through msgpack's decoder. Bytes that fail
 // the check, and a panic inside the decoder, are returned as a
 // *store.CorruptError naming id and field (errors.Is(err, store.ErrCorrupt)
 // holds). Bytes that pass the check but do not decode into v (a str stored
@@ -182,7 +186,8 @@ var decoders = sync.Pool{New: func() any {
 // msgpack.Unmarshal it does not preallocate values from msgpack's per-type
 // caches, which start a goroutine per type that never ends.
 func Unmarshal(id, field string, b []byte, v any) (err error) {
-	if rv := reflect.ValueOf(v); rv.Kind() != reflect.Pointer || rv.IsNil() {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("codec: unmarshal field %q of record %q: want a non-nil pointer, got %T", field, id, v)
 	}
 	if err := Check(b); err != nil {
@@ -193,14 +198,22 @@ func Unmarshal(id, field string, b []byte, v any) (err error) {
 			err = &store.CorruptError{ID: id, Field: field, Err: fmt.Errorf("msgpack: decoder panicked: %v", r)}
 		}
 	}()
-	d := decoders.Get().(*decoder)
-	d.r.Reset(b)
-	d.dec.Reset(&d.r) // also clears the options a previous use may have set
-	derr := d.dec.Decode(v)
+	var derr error
+	var d *decoder
+	if p := planFor(rv.Type().Elem()); p.op != opMsgpack {
+		dd := direct{b: b}
+		_, derr = dd.decode(p, 0, rv.UnsafePointer())
+		d = dd.dec
+	} else {
+		d = decoders.Get().(*decoder)
+		d.r.Reset(b)
+		d.dec.Reset(&d.r) // also clears the options a previous use may have set
+		derr = d.dec.Decode(v)
+	}
 	// Not reached after a panic, so a decoder left in a strange state is
 	// dropped rather than reused; so is one that may hold a large scratch
 	// buffer after decoding a long string.
-	if len(b) <= maxPooledBuffer {
+	if d != nil && len(b) <= maxPooledBuffer {
 		d.r.Reset(nil) // the pool must not keep b
 		decoders.Put(d)
 	}

@@ -591,3 +591,115 @@ func BenchmarkMarshal(b *testing.B) {
 		}
 	})
 }
+
+// kinds is a struct of every shape the direct decoder covers, and of some
+// it hands to msgpack, for FuzzDirectMatchesMsgpack.
+type kinds struct {
+	B    bool              `msgpack:"b"`
+	I    int               `msgpack:"i"`
+	I8   int8              `msgpack:"i8"`
+	I16  int16             `msgpack:"i16"`
+	I32  int32             `msgpack:"i32"`
+	U    uint              `msgpack:"u"`
+	U8   uint8             `msgpack:"u8"`
+	U16  uint16            `msgpack:"u16"`
+	U64  uint64            `msgpack:"u64"`
+	F32  float32           `msgpack:"f32"`
+	F64  float64           `msgpack:"f64"`
+	S    string            `msgpack:"s"`
+	Bin  []byte            `msgpack:"bin"`
+	SS   []string          `msgpack:"ss"`
+	Rows []friend          `msgpack:"rows"`
+	Ptr  *friend           `msgpack:"ptr,omitempty"`
+	Kids []kinds           `msgpack:"kids"`
+	Grid [][]int16         `msgpack:"grid"`
+	Self *kinds            `msgpack:"self"`
+	M    map[string]int    `msgpack:"m"`
+	Any  any               `msgpack:"any"`
+	T    time.Time         `msgpack:"t"`
+	Arr  [2]uint8          `msgpack:"arr"`
+	Dur  time.Duration     `msgpack:"dur"`
+	PS   *string           `msgpack:"ps"`
+	Name named             `msgpack:"name"`
+	Skip string            `msgpack:"-"`
+	Go   int               // named by its Go name
+	Dup  map[string]string `msgpack:"dup"`
+	priv int
+}
+
+type named string
+
+// FuzzDirectMatchesMsgpack decodes bytes that pass Check into several
+// types with Unmarshal and with msgpack's own decoder, and requires the
+// same outcome: both fail, or both succeed with equal values. Both start
+// from a value holding data, so that what each leaves in place compares
+// too.
+func FuzzDirectMatchesMsgpack(f *testing.F) {
+	full := kinds{B: true, I: -1, I8: -8, I16: 16, I32: -32, U: 1, U8: 8, U16: 16, U64: math.MaxUint64,
+		F32: 1.5, F64: -2.25, S: "s", Bin: []byte{1, 2}, SS: []string{"a", ""}, Rows: []friend{{ID: 3, Close: true}},
+		Ptr: &friend{ID: 4}, Kids: []kinds{{I: 5, SS: []string{}}}, Grid: [][]int16{{1, -1}, {}}, Self: &kinds{S: "inner"},
+		M: map[string]int{"k": 1}, Any: []any{"x", 1}, T: time.Unix(5, 6), Arr: [2]uint8{7, 8}, Dur: time.Second,
+		PS: new(string), Name: "n", Go: 9, Dup: map[string]string{"a": "b"}}
+	for _, v := range []any{full, kinds{}, sampleProfile(), small{Name: "n", Tags: []string{"t"}}, []friend{{ID: 1}}, int8(-3), uint16(9), float32(0.5), "str", []byte("bin")} {
+		b, err := codec.Marshal(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{0x81, 0xa1, 'i', 0xcb, 0, 0, 0, 0, 0, 0, 0, 0})                // a float where an int goes
+	f.Add([]byte{0x82, 0xa1, 's', 0xc4, 1, 'x', 0x01, 0x02})                    // a bin string, then an int key
+	f.Add([]byte{0x81, 0xa4, 'r', 'o', 'w', 's', 0x92, 0x80, 0x92, 0x01, 0xc3}) // a row as an array
+	f.Add([]byte{0x81, 0xa2, 's', 's', 0x92, 0xa1, 'a', 0xc0})                  // a nil among strings
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if codec.Check(b) != nil {
+			return
+		}
+		for _, fresh := range []func() any{
+			func() any { v := full; v.Self = &kinds{S: "inner"}; return &v },
+			func() any { return new(kinds) },
+			func() any { return new([]friend) },
+			func() any { return &[]string{"keep"} },
+			func() any { return new(small) },
+			func() any { return new(*friend) },
+			func() any { return new(int16) },
+			func() any { return new(uint32) },
+			func() any { return new(float32) },
+			func() any { return new(string) },
+			func() any { return new([]byte) },
+		} {
+			got, want := fresh(), fresh()
+			err := codec.Unmarshal("fuzz", "f", b, got)
+			werr := decodeWithMsgpack(b, want)
+			if (err == nil) != (werr == nil) {
+				t.Fatalf("into %T: Unmarshal says %v, msgpack says %v", got, err, werr)
+			}
+			if !sameValue(got, want) {
+				t.Fatalf("into %T (errors %v, %v):\n Unmarshal %+v\n   msgpack %+v", got, err, werr, got, want)
+			}
+		}
+	})
+}
+
+// decodeWithMsgpack decodes b into v with a plain msgpack decoder,
+// turning a panic into an error as Unmarshal does.
+func decodeWithMsgpack(b []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return msgpack.NewDecoder(bytes.NewReader(b)).Decode(v)
+}
+
+// sameValue reports whether a and b are deeply equal, or hold NaNs where
+// they differ (which reflect.DeepEqual finds unequal): their canonical
+// encodings, which keep every bit of a float, are then equal.
+func sameValue(a, b any) bool {
+	if reflect.DeepEqual(a, b) {
+		return true
+	}
+	ea, erra := codec.Marshal(a)
+	eb, errb := codec.Marshal(b)
+	return erra == nil && errb == nil && bytes.Equal(ea, eb)
+}
