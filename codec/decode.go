@@ -363,12 +363,15 @@ func (d *direct) strings(h header) ([]string, int, bool) {
 // ptr, as msgpack does: the slice is set first, then its elements decoded.
 func (d *direct) slice(p *plan, h header, ptr unsafe.Pointer) (int, error) {
 	n := int(h.n) // Check bounded it by the bytes that remain
-	s := reflect.MakeSlice(p.typ, n, n)
-	reflect.NewAt(p.typ, ptr).Elem().Set(s)
+	// Grown in place: reflect.MakeSlice would allocate a slice header too.
+	s := reflect.NewAt(p.typ, ptr).Elem()
 	off := h.body
-	if n == 0 {
+	if n == 0 { // empty, not nil
+		s.Set(reflect.MakeSlice(p.typ, 0, 0))
 		return off, nil
 	}
+	s.Grow(n)
+	s.SetLen(n)
 	data, size := s.UnsafePointer(), p.elem.typ.Size()
 	for i := range n {
 		var err error
