@@ -185,7 +185,21 @@ var decoders = sync.Pool{New: func() any {
 // *any holding a non-pointer value is a decode error). Unlike
 // msgpack.Unmarshal it does not preallocate values from msgpack's per-type
 // caches, which start a goroutine per type that never ends.
-func Unmarshal(id, field string, b []byte, v any) (err error) {
+func Unmarshal(id, field string, b []byte, v any) error {
+	return unmarshal(id, field, b, v, false)
+}
+
+// UnmarshalShared is Unmarshal for a caller that owns b and never modifies
+// it afterwards: the strings it decodes into v (string fields and elements
+// of string slices, wherever Unmarshal decodes them itself) share b's memory
+// instead of being copied, so decoding allocates less and the decoded value
+// holds its text once, in b. Every such string keeps all of b in memory for
+// as long as it lives. Byte slices are copied as Unmarshal copies them.
+func UnmarshalShared(id, field string, b []byte, v any) error {
+	return unmarshal(id, field, b, v, true)
+}
+
+func unmarshal(id, field string, b []byte, v any, shared bool) (err error) {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("codec: unmarshal field %q of record %q: want a non-nil pointer, got %T", field, id, v)
@@ -201,7 +215,7 @@ func Unmarshal(id, field string, b []byte, v any) (err error) {
 	var derr error
 	var d *decoder
 	if p := planFor(rv.Type().Elem()); p.op != opMsgpack {
-		dd := direct{b: b}
+		dd := direct{b: b, shared: shared}
 		_, derr = dd.decode(p, 0, rv.UnsafePointer())
 		d = dd.dec
 	} else {

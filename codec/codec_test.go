@@ -8,9 +8,11 @@ import (
 	"reflect"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -549,6 +551,16 @@ func BenchmarkUnmarshal(b *testing.B) {
 			}
 		}
 	})
+	b.Run("codec.UnmarshalShared", func(b *testing.B) {
+		b.SetBytes(int64(len(enc)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var p profile
+			if err := codec.UnmarshalShared("rec", "f", enc, &p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("msgpack.Unmarshal", func(b *testing.B) {
 		b.SetBytes(int64(len(enc)))
 		b.ReportAllocs()
@@ -668,14 +680,20 @@ func FuzzDirectMatchesMsgpack(f *testing.F) {
 			func() any { return new(string) },
 			func() any { return new([]byte) },
 		} {
-			got, want := fresh(), fresh()
-			err := codec.Unmarshal("fuzz", "f", b, got)
+			want := fresh()
 			werr := decodeWithMsgpack(b, want)
-			if (err == nil) != (werr == nil) {
-				t.Fatalf("into %T: Unmarshal says %v, msgpack says %v", got, err, werr)
-			}
-			if !sameValue(got, want) {
-				t.Fatalf("into %T (errors %v, %v):\n Unmarshal %+v\n   msgpack %+v", got, err, werr, got, want)
+			for _, u := range []struct {
+				name      string
+				unmarshal func(id, field string, b []byte, v any) error
+			}{{"Unmarshal", codec.Unmarshal}, {"UnmarshalShared", codec.UnmarshalShared}} {
+				got := fresh()
+				err := u.unmarshal("fuzz", "f", bytes.Clone(b), got)
+				if (err == nil) != (werr == nil) {
+					t.Fatalf("into %T: %s says %v, msgpack says %v", got, u.name, err, werr)
+				}
+				if !sameValue(got, want) {
+					t.Fatalf("into %T (errors %v, %v):\n %s %+v\n   msgpack %+v", got, err, werr, u.name, got, want)
+				}
 			}
 		}
 	})
@@ -702,4 +720,34 @@ func sameValue(a, b any) bool {
 	ea, erra := codec.Marshal(a)
 	eb, errb := codec.Marshal(b)
 	return erra == nil && errb == nil && bytes.Equal(ea, eb)
+}
+
+func TestUnmarshalSharedPointsStringsIntoItsInput(t *testing.T) {
+	v := small{Name: "a name long enough to see", Tags: []string{"first tag", "second tag"}}
+	for _, tc := range []struct {
+		name      string
+		unmarshal func(id, field string, b []byte, v any) error
+		shares    bool
+	}{{"UnmarshalShared shares", codec.UnmarshalShared, true}, {"Unmarshal copies", codec.Unmarshal, false}} {
+		t.Run(tc.name+" the strings' bytes", func(t *testing.T) {
+			b, err := codec.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got small
+			if err := tc.unmarshal("rec", "f", b, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Name != v.Name || !slices.Equal(got.Tags, v.Tags) {
+				t.Fatalf("decoded %+v, want %+v", got, v)
+			}
+			start, end := uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(&b[0]))+uintptr(len(b))
+			for _, s := range append([]string{got.Name}, got.Tags...) {
+				p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+				if inside := p >= start && p < end; inside != tc.shares {
+					t.Errorf("string %q inside the input: %v, want %v", s, inside, tc.shares)
+				}
+			}
+		})
+	}
 }

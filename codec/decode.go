@@ -200,8 +200,17 @@ func structSlots(t reflect.Type, building map[reflect.Type]*plan) (map[string]sl
 // direct decodes checked bytes b through plans, handing what plans do not
 // cover to a msgpack decoder taken from the pool on first need.
 type direct struct {
-	b   []byte
-	dec *decoder
+	b      []byte
+	shared bool // strings may point into b (UnmarshalShared)
+	dec    *decoder
+}
+
+// str returns b[start:end] as a string: a copy, or a view of b if shared.
+func (d *direct) str(start, end int) string {
+	if d.shared && end > start {
+		return unsafe.String(&d.b[start], end-start)
+	}
+	return string(d.b[start:end])
 }
 
 // decode decodes the value at b[off] into the value of p's type at ptr and
@@ -271,7 +280,7 @@ func (d *direct) decode(p *plan, off int, ptr unsafe.Pointer) (int, error) {
 		}
 	case opString:
 		if start, end, ok := readStr(b, off); ok {
-			*(*string)(ptr) = string(b[start:end])
+			*(*string)(ptr) = d.str(start, end)
 			return end, nil
 		}
 	case opBytes:
@@ -353,7 +362,7 @@ func (d *direct) strings(h header) ([]string, int, bool) {
 	off = h.body
 	for i := range ss {
 		start, end, _ := readStr(d.b, off)
-		ss[i] = string(d.b[start:end])
+		ss[i] = d.str(start, end)
 		off = end
 	}
 	return ss, off, true
