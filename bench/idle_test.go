@@ -73,6 +73,35 @@ func idleHolders() []struct {
 			}
 			return []any{st, socks}, rec.Size()
 		}},
+		// The same after a reconnect: every socket restored its context
+		// from the store, so its strings are its own rather than shared
+		// with the initial value the sockets above were opened with.
+		{"livectx-store+restored-sockets", func(tb testing.TB, c Ctx) (any, int) {
+			st := memory.New()
+			tb.Cleanup(func() { st.Close() })
+			m := socket.NewManager[Ctx](socket.WithStore(st), socket.KeepOnClose())
+			ctx := context.Background()
+			socks := make([]*socket.Socket[Ctx], idleInstances)
+			for i := range socks {
+				id := fmt.Sprint("instance-", i)
+				s, err := m.Open(ctx, id, c)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				s.Close(ctx)
+				if socks[i], err = m.Open(ctx, id, Ctx{}); err != nil {
+					tb.Fatal(err)
+				}
+				if !socks[i].Restored() {
+					tb.Fatalf("%s was not restored", id)
+				}
+			}
+			rec, err := st.Load(ctx, "instance-0")
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return []any{st, socks}, rec.Size()
+		}},
 		{"scs-memstore", func(tb testing.TB, c Ctx) (any, int) {
 			st := scsMemory{newMemstore(tb)}
 			return st, fillBlobs(tb, st, c)

@@ -249,7 +249,7 @@ func write(w io.Writer, r results, date, machine, goVersion, note string) {
 		case "livectx-store":
 			limit := 0.2*pay + 512
 			bar = fmt.Sprintf("%s (overhead at most %.0f)", verdict(heap-pay <= limit), limit)
-		case "livectx-store+sockets":
+		case "livectx-store+sockets", "livectx-store+restored-sockets":
 			if peer, ok := r.median("IdleMemory/map+contexts", "heap-B/instance"); ok {
 				bar = fmt.Sprintf("%s (%.2fx map+contexts, at most 1.1x)", verdict(heap <= 1.1*peer), heap/peer)
 			}
