@@ -162,11 +162,28 @@ func newLivectx(st store.ContextStore) *livectx {
 }
 
 func (l *livectx) seed(ctx context.Context, id string, c Ctx) error {
-	s, err := l.m.Open(ctx, id, c)
+	s, err := create(ctx, l.m, id, c)
 	if err != nil {
 		return err
 	}
 	return s.Close(ctx)
+}
+
+// create opens the socket of a new id with context c and writes its record:
+// Open writes nothing until a render has something to write, and the first
+// such render writes every stored field.
+func create(ctx context.Context, m *socket.Manager[Ctx], id string, c Ctx) (*socket.Socket[Ctx], error) {
+	s, err := m.Open(ctx, id, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Assign(count.Set(c.Count)); err != nil {
+		return nil, err
+	}
+	if err := s.Render(ctx, nil); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (l *livectx) mount(ctx context.Context, id string) (session, error) {

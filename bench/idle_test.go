@@ -40,7 +40,7 @@ func idleHolders() []struct {
 			m := socket.NewManager[Ctx](socket.WithStore(st), socket.KeepOnClose())
 			ctx := context.Background()
 			for i := range idleInstances {
-				s, err := m.Open(ctx, fmt.Sprint("instance-", i), c)
+				s, err := create(ctx, m, fmt.Sprint("instance-", i), c)
 				if err != nil {
 					tb.Fatal(err)
 				}
@@ -61,7 +61,7 @@ func idleHolders() []struct {
 			ctx := context.Background()
 			socks := make([]*socket.Socket[Ctx], idleInstances)
 			for i := range socks {
-				s, err := m.Open(ctx, fmt.Sprint("instance-", i), c)
+				s, err := create(ctx, m, fmt.Sprint("instance-", i), c)
 				if err != nil {
 					tb.Fatal(err)
 				}
@@ -84,7 +84,7 @@ func idleHolders() []struct {
 			socks := make([]*socket.Socket[Ctx], idleInstances)
 			for i := range socks {
 				id := fmt.Sprint("instance-", i)
-				s, err := m.Open(ctx, id, c)
+				s, err := create(ctx, m, id, c)
 				if err != nil {
 					tb.Fatal(err)
 				}
