@@ -307,12 +307,13 @@ func (d *direct) decode(p *plan, off int, ptr unsafe.Pointer) (int, error) {
 			}
 		}
 	case opSlice:
+		s := (*sliceHeader)(ptr)
 		if c == 0xc0 {
-			reflect.NewAt(p.typ, ptr).Elem().SetZero()
+			*s = sliceHeader{}
 			return off + 1, nil
 		}
-		if h, ok := readHeader(b, off); ok && h.kind == kindArray && reflect.NewAt(p.typ, ptr).Elem().IsNil() {
-			return d.slice(p, h, ptr)
+		if h, ok := readHeader(b, off); ok && h.kind == kindArray && s.data == nil {
+			return d.slice(p, h, s)
 		}
 	case opPointer:
 		pp := (*unsafe.Pointer)(ptr)
@@ -368,20 +369,26 @@ func (d *direct) strings(h header) ([]string, int, bool) {
 	return ss, off, true
 }
 
+// sliceHeader is the memory of a slice of any type.
+type sliceHeader struct {
+	data     unsafe.Pointer
+	len, cap int
+}
+
 // slice decodes the array of header h into the nil slice of type p.typ at
-// ptr, as msgpack does: the slice is set first, then its elements decoded.
-func (d *direct) slice(p *plan, h header, ptr unsafe.Pointer) (int, error) {
+// s, as msgpack does: the slice is set first, then its elements decoded.
+func (d *direct) slice(p *plan, h header, s *sliceHeader) (int, error) {
 	n := int(h.n) // Check bounded it by the bytes that remain
-	// Grown in place: reflect.MakeSlice would allocate a slice header too.
-	s := reflect.NewAt(p.typ, ptr).Elem()
 	off := h.body
 	if n == 0 { // empty, not nil
-		s.Set(reflect.MakeSlice(p.typ, 0, 0))
+		*s = sliceHeader{data: reflect.MakeSlice(p.typ, 0, 0).UnsafePointer()}
 		return off, nil
 	}
-	s.Grow(n)
-	s.SetLen(n)
-	data, size := s.UnsafePointer(), p.elem.typ.Size()
+	// Grown in place: reflect.MakeSlice would allocate a slice header too.
+	v := reflect.NewAt(p.typ, unsafe.Pointer(s)).Elem()
+	v.Grow(n)
+	v.SetLen(n)
+	data, size := s.data, p.elem.typ.Size()
 	for i := range n {
 		var err error
 		if off, err = d.decode(p.elem, off, unsafe.Add(data, uintptr(i)*size)); err != nil {
