@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/livectx/livectx/store"
 	"github.com/vmihailenco/msgpack/v5"
@@ -199,11 +200,56 @@ func UnmarshalShared(id, field string, b []byte, v any) error {
 	return unmarshal(id, field, b, v, true)
 }
 
-func unmarshal(id, field string, b []byte, v any, shared bool) (err error) {
+func unmarshal(id, field string, b []byte, v any, shared bool) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("codec: unmarshal field %q of record %q: want a non-nil pointer, got %T", field, id, v)
 	}
+	return decode(id, field, b, planFor(rv.Type().Elem()), rv.Elem(), v, shared)
+}
+
+// A Decoder is Unmarshal for the values of one type with the work
+// Unmarshal does on every call to find how to decode that type done once,
+// for a caller that decodes many values of it: socket decodes each field of
+// every record it restores. It is safe for concurrent use.
+type Decoder struct {
+	typ  reflect.Type
+	plan *plan
+}
+
+// DecoderFor returns the Decoder of values of type t.
+func DecoderFor(t reflect.Type) *Decoder { return &Decoder{typ: t, plan: planFor(t)} }
+
+// Decode is Unmarshal into v, an addressable value of d's type (a field of a
+// struct reached through a pointer, for example): the same checks, the same
+// decoding, the same errors. A v of another type, or one that cannot be
+// addressed, is the caller's error, returned as a plain error.
+func (d *Decoder) Decode(id, field string, b []byte, v reflect.Value) error {
+	return d.decode(id, field, b, v, false)
+}
+
+// DecodeShared is UnmarshalShared into v, as Decode is Unmarshal: the same
+// promise from the caller (b is never modified), the same sharing of b's
+// memory.
+func (d *Decoder) DecodeShared(id, field string, b []byte, v reflect.Value) error {
+	return d.decode(id, field, b, v, true)
+}
+
+func (d *Decoder) decode(id, field string, b []byte, v reflect.Value, shared bool) error {
+	if !v.IsValid() || v.Type() != d.typ || !v.CanAddr() {
+		return fmt.Errorf("codec: decode field %q of record %q: want an addressable %v, got %v", field, id, d.typ, v)
+	}
+	var ptr any // what msgpack's Decode is given, made only if it is needed
+	if d.plan.op == opMsgpack {
+		ptr = v.Addr().Interface()
+	}
+	return decode(id, field, b, d.plan, v, ptr, shared)
+}
+
+// decode decodes b into v, addressable, whose plan is p; ptr is v's address
+// (needed only when p hands v to msgpack, which decodes through Decode as
+// Unmarshal always did).
+func decode(id, field string, b []byte, p *plan, v reflect.Value, ptr any, shared bool) (err error) {
 	if err := Check(b); err != nil {
 		return &store.CorruptError{ID: id, Field: field, Err: err}
 	}
@@ -214,15 +260,15 @@ func unmarshal(id, field string, b []byte, v any, shared bool) (err error) {
 	}()
 	var derr error
 	var d *decoder
-	if p := planFor(rv.Type().Elem()); p.op != opMsgpack {
+	if p.op != opMsgpack {
 		dd := direct{b: b, shared: shared}
-		_, derr = dd.decode(p, 0, rv.UnsafePointer())
+		_, derr = dd.decode(p, 0, unsafe.Pointer(v.UnsafeAddr()))
 		d = dd.dec
 	} else {
 		d = decoders.Get().(*decoder)
 		d.r.Reset(b)
 		d.dec.Reset(&d.r) // also clears the options a previous use may have set
-		derr = d.dec.Decode(v)
+		derr = d.dec.Decode(ptr)
 	}
 	// Not reached after a panic, so a decoder left in a strange state is
 	// dropped rather than reused; so is one that may hold a large scratch
@@ -231,14 +277,14 @@ func unmarshal(id, field string, b []byte, v any, shared bool) (err error) {
 		d.r.Reset(nil) // the pool must not keep b
 		decoders.Put(d)
 	}
-	if _, isAny := v.(*any); derr != nil && isAny {
+	if derr != nil && p.typ == anyType {
 		// Any msgpack value fits an any: the bytes are at fault (an
 		// unknown extension, a timestamp of a bad length).
 		return &store.CorruptError{ID: id, Field: field, Err: derr}
 	}
 	if derr != nil {
 		// b is well-formed (Check passed): it holds a value of another type.
-		return &store.SchemaError{ID: id, Field: field, Stored: typeName(b[0]), Go: reflect.TypeOf(v).Elem().String(), Err: derr}
+		return &store.SchemaError{ID: id, Field: field, Stored: typeName(b[0]), Go: p.typ.String(), Err: derr}
 	}
 	return nil
 }

@@ -551,6 +551,17 @@ func BenchmarkUnmarshal(b *testing.B) {
 			}
 		}
 	})
+	b.Run("codec.Decoder.Decode", func(b *testing.B) {
+		d := codec.DecoderFor(reflect.TypeFor[profile]())
+		b.SetBytes(int64(len(enc)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var p profile
+			if err := d.Decode("rec", "f", enc, reflect.ValueOf(&p).Elem()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("codec.UnmarshalShared", func(b *testing.B) {
 		b.SetBytes(int64(len(enc)))
 		b.ReportAllocs()
@@ -682,14 +693,15 @@ func FuzzDirectMatchesMsgpack(f *testing.F) {
 		} {
 			want := fresh()
 			werr := decodeWithMsgpack(b, want)
-			for _, u := range []struct {
-				name      string
-				unmarshal func(id, field string, b []byte, v any) error
-			}{{"Unmarshal", codec.Unmarshal}, {"UnmarshalShared", codec.UnmarshalShared}} {
+			var schema []bool // per way: whether its error was a schema error
+			for _, u := range unmarshalers() {
 				got := fresh()
 				err := u.unmarshal("fuzz", "f", bytes.Clone(b), got)
 				if (err == nil) != (werr == nil) {
 					t.Fatalf("into %T: %s says %v, msgpack says %v", got, u.name, err, werr)
+				}
+				if schema = append(schema, errors.Is(err, store.ErrSchema)); schema[0] != schema[len(schema)-1] {
+					t.Fatalf("into %T: %s says %v, a schema error: %v; Unmarshal's was: %v", got, u.name, err, !schema[0], schema[0])
 				}
 				if !sameValue(got, want) {
 					t.Fatalf("into %T (errors %v, %v):\n %s %+v\n   msgpack %+v", got, err, werr, u.name, got, want)
@@ -746,6 +758,94 @@ func TestUnmarshalSharedPointsStringsIntoItsInput(t *testing.T) {
 				p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
 				if inside := p >= start && p < end; inside != tc.shares {
 					t.Errorf("string %q inside the input: %v, want %v", s, inside, tc.shares)
+				}
+			}
+		})
+	}
+}
+
+// unmarshalers are the ways to decode stored bytes, each as a function of
+// Unmarshal's signature.
+func unmarshalers() []struct {
+	name      string
+	unmarshal func(id, field string, b []byte, v any) error
+} {
+	viaDecoder := func(shared bool) func(id, field string, b []byte, v any) error {
+		return func(id, field string, b []byte, v any) error {
+			rv := reflect.ValueOf(v).Elem()
+			d := codec.DecoderFor(rv.Type())
+			if shared {
+				return d.DecodeShared(id, field, b, rv)
+			}
+			return d.Decode(id, field, b, rv)
+		}
+	}
+	return []struct {
+		name      string
+		unmarshal func(id, field string, b []byte, v any) error
+	}{
+		{"Unmarshal", codec.Unmarshal},
+		{"UnmarshalShared", codec.UnmarshalShared},
+		{"Decoder.Decode", viaDecoder(false)},
+		{"Decoder.DecodeShared", viaDecoder(true)},
+	}
+}
+
+func TestDecoderRefusesAValueItCannotDecodeInto(t *testing.T) {
+	b, err := codec.Marshal(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := codec.DecoderFor(reflect.TypeFor[int]())
+	var n int
+	var s string
+	for _, tc := range []struct {
+		name string
+		v    reflect.Value
+	}{
+		{"a value of another type", reflect.ValueOf(&s).Elem()},
+		{"a value that cannot be addressed", reflect.ValueOf(n)},
+		{"no value", reflect.Value{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := d.Decode("rec", "n", b, tc.v)
+			if err == nil || errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrSchema) {
+				t.Fatalf("Decode = %v, want a caller's error", err)
+			}
+		})
+	}
+	if err := d.Decode("rec", "n", b, reflect.ValueOf(&n).Elem()); err != nil || n != 7 {
+		t.Fatalf("Decode into an addressable int = %v, %d; want nil, 7", err, n)
+	}
+}
+
+// Decoder.Decode reports what Unmarshal reports: corrupt bytes, another
+// type, an any that cannot hold the value.
+func TestDecoderErrorsAreUnmarshals(t *testing.T) {
+	str, err := codec.Marshal("not a number")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		v    func() any
+	}{
+		{"bytes that fail the check", []byte{0xc1}, func() any { return new(int) }},
+		{"a str into an int", str, func() any { return new(int) }},
+		{"a bad timestamp into an any", []byte{0xd5, 0xff, 0, 0}, func() any { return new(any) }},
+		{"a bad timestamp into a time", []byte{0xd5, 0xff, 0, 0}, func() any { return new(time.Time) }},
+		{"a str into a struct", str, func() any { return new(small) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := codec.Unmarshal("rec", "f", tc.b, tc.v())
+			if want == nil {
+				t.Fatal("Unmarshal accepted the bytes")
+			}
+			for _, u := range unmarshalers()[1:] {
+				got := u.unmarshal("rec", "f", tc.b, tc.v())
+				if got == nil || got.Error() != want.Error() || errors.Is(got, store.ErrSchema) != errors.Is(want, store.ErrSchema) {
+					t.Errorf("%s: %v, want %v", u.name, got, want)
 				}
 			}
 		})

@@ -82,6 +82,7 @@ var (
 	binaryUnmarshalerType = reflect.TypeFor[encoding.BinaryUnmarshaler]()
 	textUnmarshalerType   = reflect.TypeFor[encoding.TextUnmarshaler]()
 	stringType            = reflect.TypeFor[string]()
+	anyType               = reflect.TypeFor[any]()
 )
 
 // decodesItself reports whether msgpack decodes t through a method rather
