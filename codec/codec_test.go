@@ -541,47 +541,27 @@ func TestTypicalValueIsAboutOneKiB(t *testing.T) {
 
 func BenchmarkUnmarshal(b *testing.B) {
 	_, enc := typical(b)
-	b.Run("codec.Unmarshal", func(b *testing.B) {
-		b.SetBytes(int64(len(enc)))
-		b.ReportAllocs()
-		for b.Loop() {
-			var p profile
-			if err := codec.Unmarshal("rec", "f", enc, &p); err != nil {
-				b.Fatal(err)
+	d := codec.DecoderFor(reflect.TypeFor[profile]())
+	for _, u := range []struct {
+		name   string
+		decode func(p *profile) error
+	}{
+		{"codec.Unmarshal", func(p *profile) error { return codec.Unmarshal("rec", "f", enc, p) }},
+		{"codec.Decoder.Decode", func(p *profile) error { return d.Decode("rec", "f", enc, reflect.ValueOf(p).Elem()) }},
+		{"codec.UnmarshalShared", func(p *profile) error { return codec.UnmarshalShared("rec", "f", enc, p) }},
+		{"msgpack.Unmarshal", func(p *profile) error { return msgpack.Unmarshal(enc, p) }},
+	} {
+		b.Run(u.name, func(b *testing.B) {
+			b.SetBytes(int64(len(enc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var p profile
+				if err := u.decode(&p); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
-	b.Run("codec.Decoder.Decode", func(b *testing.B) {
-		d := codec.DecoderFor(reflect.TypeFor[profile]())
-		b.SetBytes(int64(len(enc)))
-		b.ReportAllocs()
-		for b.Loop() {
-			var p profile
-			if err := d.Decode("rec", "f", enc, reflect.ValueOf(&p).Elem()); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("codec.UnmarshalShared", func(b *testing.B) {
-		b.SetBytes(int64(len(enc)))
-		b.ReportAllocs()
-		for b.Loop() {
-			var p profile
-			if err := codec.UnmarshalShared("rec", "f", enc, &p); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("msgpack.Unmarshal", func(b *testing.B) {
-		b.SetBytes(int64(len(enc)))
-		b.ReportAllocs()
-		for b.Loop() {
-			var p profile
-			if err := msgpack.Unmarshal(enc, &p); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+		})
+	}
 	b.Run("Check", func(b *testing.B) {
 		b.SetBytes(int64(len(enc)))
 		b.ReportAllocs()

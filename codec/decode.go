@@ -31,8 +31,7 @@ type op uint8
 const (
 	opMsgpack     op = iota // hand the value to msgpack
 	opBool                  // bool kinds
-	opInt                   // signed integer kinds
-	opUint                  // unsigned integer kinds
+	opInt                   // integer kinds, signed or not
 	opFloat32               // float32 kinds
 	opFloat64               // float64 kinds
 	opString                // string kinds
@@ -47,7 +46,7 @@ const (
 type plan struct {
 	op     op
 	typ    reflect.Type
-	size   uintptr         // opInt, opUint: the value's bytes
+	size   uintptr         // opInt: the value's bytes
 	elem   *plan           // opSlice, opPointer
 	fields map[string]slot // opStruct: by msgpack name
 }
@@ -127,12 +126,9 @@ func makePlan(t reflect.Type, building map[reflect.Type]*plan) *plan {
 	switch t.Kind() {
 	case reflect.Bool:
 		p.op = opBool
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		p.op, p.size = opInt, t.Size()
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		if t.Kind() != reflect.Uintptr { // msgpack does not decode uintptr
-			p.op, p.size = opUint, t.Size()
-		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		p.op, p.size = opInt, t.Size() // not uintptr, which msgpack does not decode
 	case reflect.Float32:
 		p.op = opFloat32
 	case reflect.Float64:
@@ -226,20 +222,8 @@ func (d *direct) decode(p *plan, off int, ptr unsafe.Pointer) (int, error) {
 			return off + 1, nil
 		}
 	case opInt:
-		if n, end, ok := readInt(b, off); ok {
-			switch p.size {
-			case 1:
-				*(*int8)(ptr) = int8(n)
-			case 2:
-				*(*int16)(ptr) = int16(n)
-			case 4:
-				*(*int32)(ptr) = int32(n)
-			default:
-				*(*int64)(ptr) = n
-			}
-			return end, nil
-		}
-	case opUint:
+		// Signed and unsigned kinds alike take the integer's low bytes,
+		// as reflect's SetInt and SetUint do.
 		if n, end, ok := readInt(b, off); ok {
 			switch p.size {
 			case 1:
