@@ -1,11 +1,14 @@
 package codec
 
 import (
+	"bytes"
 	"encoding"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"unsafe"
@@ -49,12 +52,15 @@ type plan struct {
 	size   uintptr         // opInt: the value's bytes
 	elem   *plan           // opSlice, opPointer
 	fields map[string]slot // opStruct: by msgpack name
+	order  []slot          // opStruct: the fields as Marshal orders them
 }
 
 // slot is one decodable field of a struct.
 type slot struct {
+	name   string
 	offset uintptr
 	plan   *plan
+	next   int // index in plan.order of the field canonical bytes hold next
 }
 
 // plans caches a plan per type. Like the pools, it holds nothing a caller
@@ -152,7 +158,7 @@ func makePlan(t reflect.Type, building map[reflect.Type]*plan) *plan {
 		}
 	case reflect.Struct:
 		if fields, ok := structSlots(t, building); ok {
-			p.op, p.fields = opStruct, fields
+			p.op, p.fields, p.order = opStruct, fields, canonicalOrder(fields)
 		}
 	}
 	return p
@@ -189,9 +195,38 @@ func structSlots(t reflect.Type, building map[reflect.Type]*plan) (map[string]sl
 		if name == "" {
 			name = f.Name
 		}
-		fields[name] = slot{offset: f.Offset, plan: makePlan(f.Type, building)}
+		fields[name] = slot{name: name, offset: f.Offset, plan: makePlan(f.Type, building)}
 	}
 	return fields, true
+}
+
+// canonicalOrder returns the fields in the order Marshal writes them (by
+// the bytes of their encoded names), each knowing the index of the one
+// after it, so that decoding canonical bytes finds each field by one
+// comparison rather than a map lookup.
+func canonicalOrder(fields map[string]slot) []slot {
+	order := slices.SortedFunc(maps.Values(fields), func(a, b slot) int {
+		return bytes.Compare(encodedStr(a.name), encodedStr(b.name))
+	})
+	for i := range order {
+		order[i].next = i + 1
+		fields[order[i].name] = order[i]
+	}
+	return order
+}
+
+// encodedStr returns the msgpack encoding of s.
+func encodedStr(s string) []byte {
+	switch n := len(s); {
+	case n < 32:
+		return append([]byte{0xa0 | byte(n)}, s...)
+	case n < 1<<8:
+		return append([]byte{0xd9, byte(n)}, s...)
+	case n < 1<<16:
+		return append([]byte{0xda, byte(n >> 8), byte(n)}, s...)
+	default:
+		return append(binary.BigEndian.AppendUint32([]byte{0xdb}, uint32(n)), s...)
+	}
 }
 
 // direct decodes checked bytes b through plans, handing what plans do not
@@ -386,7 +421,7 @@ func (d *direct) slice(p *plan, h header, s *sliceHeader) (int, error) {
 // structFields decodes the map of header h into the struct at ptr: by
 // name, skipping the names the struct does not have, as msgpack does.
 func (d *direct) structFields(p *plan, h header, ptr unsafe.Pointer) (int, error) {
-	b, off := d.b, h.body
+	b, off, next := d.b, h.body, 0
 	for range h.n {
 		start, end, ok := readStr(b, off)
 		switch {
@@ -399,11 +434,14 @@ func (d *direct) structFields(p *plan, h header, ptr unsafe.Pointer) (int, error
 			return off, fmt.Errorf("msgpack: invalid code=%x decoding string/bytes length", b[off])
 		}
 		off = end
-		f, ok := p.fields[string(b[start:end])]
-		if !ok {
+		var f slot
+		if next < len(p.order) && string(b[start:end]) == p.order[next].name {
+			f = p.order[next]
+		} else if f, ok = p.fields[string(b[start:end])]; !ok {
 			off = skip(b, off)
 			continue
 		}
+		next = f.next
 		var err error
 		if off, err = d.decode(f.plan, off, unsafe.Add(ptr, f.offset)); err != nil {
 			return off, err
