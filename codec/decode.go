@@ -26,7 +26,10 @@ import (
 // own decoding methods...) and at any other code it hands the value, whose
 // extent Check has made known, to msgpack. So every value decodes as
 // msgpack would decode it, errors and partial writes included; the fuzz
-// test FuzzDirectMatchesMsgpack compares the two.
+// test FuzzDirectMatchesMsgpack compares the two. (A type registered with
+// msgpack.RegisterExt is found by the encoding of its zero value and left
+// to msgpack; one registered only for decoding, with RegisterExtDecoder,
+// is not found, and decodes by its kind.)
 
 // op says how a plan decodes its type.
 type op uint8
