@@ -190,16 +190,6 @@ func Unmarshal(id, field string, b []byte, v any) error {
 	return unmarshal(id, field, b, v, false)
 }
 
-// UnmarshalShared is Unmarshal for a caller that owns b and never modifies
-// it afterwards: the strings it decodes into v (string fields and elements
-// of string slices, wherever Unmarshal decodes them itself) share b's memory
-// instead of being copied, so decoding allocates less and the decoded value
-// holds its text once, in b. Every such string keeps all of b in memory for
-// as long as it lives. Byte slices are copied as Unmarshal copies them.
-func UnmarshalShared(id, field string, b []byte, v any) error {
-	return unmarshal(id, field, b, v, true)
-}
-
 func unmarshal(id, field string, b []byte, v any, shared bool) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
@@ -208,10 +198,11 @@ func unmarshal(id, field string, b []byte, v any, shared bool) error {
 	return decode(id, field, b, planFor(rv.Type().Elem()), rv.Elem(), v, shared)
 }
 
-// A Decoder is Unmarshal for the values of one type with the work
+// A Decoder decodes values of one type as Unmarshal does, with the work
 // Unmarshal does on every call to find how to decode that type done once,
-// for a caller that decodes many values of it: socket decodes each field of
-// every record it restores. It is safe for concurrent use.
+// for a caller that decodes many values of it and owns the bytes: socket
+// decodes each field of every record it restores. It is safe for
+// concurrent use.
 type Decoder struct {
 	typ  reflect.Type
 	plan *plan
@@ -220,22 +211,18 @@ type Decoder struct {
 // DecoderFor returns the Decoder of values of type t.
 func DecoderFor(t reflect.Type) *Decoder { return &Decoder{typ: t, plan: planFor(t)} }
 
-// Decode is Unmarshal into v, an addressable value of d's type (a field of a
-// struct reached through a pointer, for example): the same checks, the same
-// decoding, the same errors. A v of another type, or one that cannot be
-// addressed, is the caller's error, returned as a plain error.
-func (d *Decoder) Decode(id, field string, b []byte, v reflect.Value) error {
-	return d.decode(id, field, b, v, false)
-}
-
-// DecodeShared is UnmarshalShared into v, as Decode is Unmarshal: the same
-// promise from the caller (b is never modified), the same sharing of b's
-// memory.
+// DecodeShared is Unmarshal into v, an addressable value of d's type (a
+// field of a struct reached through a pointer, for example): the same
+// checks, the same decoding, the same errors, for a caller that owns b and
+// never modifies it afterwards. The strings it decodes (string fields and
+// elements of string slices, wherever it decodes them itself rather than
+// through msgpack) share b's memory instead of being copied, so decoding
+// allocates less and the value holds its text once; every such string
+// keeps all of b in memory as long as it lives. Byte slices are copied. A v
+// of another type, or one that cannot be addressed, is the caller's error,
+// returned as a plain error.
 func (d *Decoder) DecodeShared(id, field string, b []byte, v reflect.Value) error {
-	return d.decode(id, field, b, v, true)
-}
-
-func (d *Decoder) decode(id, field string, b []byte, v reflect.Value, shared bool) error {
+	const shared = true
 	if !v.IsValid() || v.Type() != d.typ || !v.CanAddr() {
 		return fmt.Errorf("codec: decode field %q of record %q: want an addressable %v, got %v", field, id, d.typ, v)
 	}

@@ -547,8 +547,7 @@ func BenchmarkUnmarshal(b *testing.B) {
 		decode func(p *profile) error
 	}{
 		{"codec.Unmarshal", func(p *profile) error { return codec.Unmarshal("rec", "f", enc, p) }},
-		{"codec.Decoder.Decode", func(p *profile) error { return d.Decode("rec", "f", enc, reflect.ValueOf(p).Elem()) }},
-		{"codec.UnmarshalShared", func(p *profile) error { return codec.UnmarshalShared("rec", "f", enc, p) }},
+		{"codec.Decoder.DecodeShared", func(p *profile) error { return d.DecodeShared("rec", "f", enc, reflect.ValueOf(p).Elem()) }},
 		{"msgpack.Unmarshal", func(p *profile) error { return msgpack.Unmarshal(enc, p) }},
 	} {
 		b.Run(u.name, func(b *testing.B) {
@@ -714,13 +713,19 @@ func sameValue(a, b any) bool {
 	return erra == nil && errb == nil && bytes.Equal(ea, eb)
 }
 
-func TestUnmarshalSharedPointsStringsIntoItsInput(t *testing.T) {
+// decodeShared is Decoder.DecodeShared with Unmarshal's signature.
+func decodeShared(id, field string, b []byte, v any) error {
+	rv := reflect.ValueOf(v).Elem()
+	return codec.DecoderFor(rv.Type()).DecodeShared(id, field, b, rv)
+}
+
+func TestDecodeSharedPointsStringsIntoItsInput(t *testing.T) {
 	v := small{Name: "a name long enough to see", Tags: []string{"first tag", "second tag"}}
 	for _, tc := range []struct {
 		name      string
 		unmarshal func(id, field string, b []byte, v any) error
 		shares    bool
-	}{{"UnmarshalShared shares", codec.UnmarshalShared, true}, {"Unmarshal copies", codec.Unmarshal, false}} {
+	}{{"DecodeShared shares", decodeShared, true}, {"Unmarshal copies", codec.Unmarshal, false}} {
 		t.Run(tc.name+" the strings' bytes", func(t *testing.T) {
 			b, err := codec.Marshal(v)
 			if err != nil {
@@ -750,24 +755,12 @@ func unmarshalers() []struct {
 	name      string
 	unmarshal func(id, field string, b []byte, v any) error
 } {
-	viaDecoder := func(shared bool) func(id, field string, b []byte, v any) error {
-		return func(id, field string, b []byte, v any) error {
-			rv := reflect.ValueOf(v).Elem()
-			d := codec.DecoderFor(rv.Type())
-			if shared {
-				return d.DecodeShared(id, field, b, rv)
-			}
-			return d.Decode(id, field, b, rv)
-		}
-	}
 	return []struct {
 		name      string
 		unmarshal func(id, field string, b []byte, v any) error
 	}{
 		{"Unmarshal", codec.Unmarshal},
-		{"UnmarshalShared", codec.UnmarshalShared},
-		{"Decoder.Decode", viaDecoder(false)},
-		{"Decoder.DecodeShared", viaDecoder(true)},
+		{"Decoder.DecodeShared", decodeShared},
 	}
 }
 
@@ -788,18 +781,18 @@ func TestDecoderRefusesAValueItCannotDecodeInto(t *testing.T) {
 		{"no value", reflect.Value{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := d.Decode("rec", "n", b, tc.v)
+			err := d.DecodeShared("rec", "n", b, tc.v)
 			if err == nil || errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrSchema) {
 				t.Fatalf("Decode = %v, want a caller's error", err)
 			}
 		})
 	}
-	if err := d.Decode("rec", "n", b, reflect.ValueOf(&n).Elem()); err != nil || n != 7 {
+	if err := d.DecodeShared("rec", "n", b, reflect.ValueOf(&n).Elem()); err != nil || n != 7 {
 		t.Fatalf("Decode into an addressable int = %v, %d; want nil, 7", err, n)
 	}
 }
 
-// Decoder.Decode reports what Unmarshal reports: corrupt bytes, another
+// Decoder.DecodeShared reports what Unmarshal reports: corrupt bytes, another
 // type, an any that cannot hold the value.
 func TestDecoderErrorsAreUnmarshals(t *testing.T) {
 	str, err := codec.Marshal("not a number")

@@ -236,7 +236,7 @@ func encodedStr(s string) []byte {
 // cover to a msgpack decoder taken from the pool on first need.
 type direct struct {
 	b      []byte
-	shared bool // strings may point into b (UnmarshalShared)
+	shared bool // strings may point into b (Decoder.DecodeShared)
 	dec    *decoder
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/livectx/livectx/codec"
 	"github.com/livectx/livectx/store"
 )
 
@@ -17,6 +18,7 @@ type field struct {
 	index  int
 	typ    reflect.Type
 	stored bool
+	dec    *codec.Decoder // stored fields: decodes the field's type
 }
 
 // table is the fields of a context type T, built once per Manager.
@@ -63,6 +65,9 @@ func newTable(t reflect.Type) (*table, error) {
 			return nil, fmt.Errorf("socket: context type %v: fields %s and %s share the name %q", t, other, sf.Name, f.name)
 		}
 		seen[f.name] = sf.Name
+		if f.stored {
+			f.dec = codec.DecoderFor(f.typ)
+		}
 		tab.fields = append(tab.fields, f)
 		tab.names = append(tab.names, f.name)
 	}

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"slices"
 
-	"github.com/livectx/livectx/codec"
 	"github.com/livectx/livectx/store"
 )
 
@@ -147,7 +146,7 @@ func (s *Socket[T]) restore(rec store.Record) error {
 		}
 		fv := s.rv.Field(i)
 		fv.SetZero() // the value is the stored one, whatever the field held
-		err := codec.Unmarshal(s.id, name, b, fv.Addr().Interface())
+		err := s.tab.fields[i].dec.DecodeShared(s.id, name, b, fv)
 		if err == nil {
 			s.fs[i].stored = s.tab.digest(b)
 			continue
