@@ -18,6 +18,7 @@ type field struct {
 	index  int
 	typ    reflect.Type
 	stored bool
+	refs   bool           // a stored field whose copy must be deep (hasRefs)
 	dec    *codec.Decoder // stored fields: decodes the field's type
 }
 
@@ -66,7 +67,7 @@ func newTable(t reflect.Type) (*table, error) {
 		}
 		seen[f.name] = sf.Name
 		if f.stored {
-			f.dec = codec.DecoderFor(f.typ)
+			f.dec, f.refs = codec.DecoderFor(f.typ), hasRefs(f.typ)
 		}
 		tab.fields = append(tab.fields, f)
 		tab.names = append(tab.names, f.name)

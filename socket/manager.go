@@ -222,12 +222,16 @@ func (m *Manager[T]) Open(ctx context.Context, id string, initial T) (*Socket[T]
 func cloneContext[T any](tab *table, c *T) T {
 	out := *c
 	src := reflect.ValueOf(c).Elem()
-	dst := reflect.ValueOf(&out).Elem()
+	var dst reflect.Value // made only if a field needs a deep copy
 	var cl cloner
 	for _, f := range tab.fields {
-		if f.stored && hasRefs(f.typ) {
-			dst.Field(f.index).Set(cl.clone(src.Field(f.index)))
+		if !f.refs || src.Field(f.index).IsZero() { // nil: nothing to share
+			continue
 		}
+		if !dst.IsValid() {
+			dst = reflect.ValueOf(&out).Elem()
+		}
+		dst.Field(f.index).Set(cl.clone(src.Field(f.index)))
 	}
 	return out
 }

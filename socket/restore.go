@@ -210,7 +210,7 @@ func (s *Socket[T]) seenStored() {
 // setInitial gives stored field i a copy of its initial value.
 func (s *Socket[T]) setInitial(i int) {
 	v := reflect.ValueOf(&s.initial).Elem().Field(i)
-	if hasRefs(s.tab.fields[i].typ) {
+	if s.tab.fields[i].refs {
 		var cl cloner
 		v = cl.clone(v)
 	}
