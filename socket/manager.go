@@ -198,11 +198,14 @@ func (m *Manager[T]) Open(ctx context.Context, id string, initial T) (*Socket[T]
 		opts:    &m.opts,
 		tab:     m.tab,
 		id:      id,
-		initial: cloneContext(m.tab, &initial),
 		fs:      make([]fieldState, len(m.tab.fields)),
 	}
 	s.rv = reflect.ValueOf(&s.state).Elem()
-	s.state = cloneContext(m.tab, &s.initial)
+	s.state = cloneContext(m.tab, &initial)
+	if !reflect.ValueOf(&initial).Elem().IsZero() { // a zero initial needs no copy
+		c := cloneContext(m.tab, &initial)
+		s.initial = &c
+	}
 	rec, err := m.store.Load(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return s, nil

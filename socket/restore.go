@@ -209,7 +209,11 @@ func (s *Socket[T]) seenStored() {
 
 // setInitial gives stored field i a copy of its initial value.
 func (s *Socket[T]) setInitial(i int) {
-	v := reflect.ValueOf(&s.initial).Elem().Field(i)
+	if s.initial == nil {
+		s.rv.Field(i).SetZero()
+		return
+	}
+	v := reflect.ValueOf(s.initial).Elem().Field(i)
 	if s.tab.fields[i].refs {
 		var cl cloner
 		v = cl.clone(v)

@@ -28,7 +28,7 @@ type Socket[T any] struct {
 	mu       sync.Mutex    // guards everything below
 	state    T             // the context
 	rv       reflect.Value // state, settable
-	initial  T             // deep copy of Open's initial, for Reload
+	initial  *T            // deep copy of Open's initial, for Reload; nil: the zero T
 	version  uint64        // of the record as last read or written; 0: none
 	closed   bool
 	rendered bool // a render cycle has completed since Open or Reload
