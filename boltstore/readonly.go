@@ -68,17 +68,7 @@ func boltOptions(cfg *store.Config, timeout time.Duration) *bbolt.Options {
 func (s *Store) openBucket() error {
 	if !s.readOnly && !store.BackendValue(s.cfg, noCreateKey{}, false) {
 		err := guard(func() error {
-			return s.db.Update(func(tx *bbolt.Tx) error {
-				b, err := tx.CreateBucketIfNotExists(s.bucket)
-				if err != nil {
-					return err
-				}
-				if _, err := b.CreateBucketIfNotExists(recordsBucket); err != nil {
-					return err
-				}
-				_, err = b.CreateBucketIfNotExists(expiryBucket)
-				return err
-			})
+			return s.db.Update(func(tx *bbolt.Tx) error { return createBuckets(tx, s.bucket) })
 		})
 		if err != nil {
 			return fmt.Errorf("boltstore: create bucket %q: %w", s.bucket, err)

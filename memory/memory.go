@@ -112,6 +112,18 @@ func (r *record) find(name string) (int, bool) {
 	})
 }
 
+// stored returns the length of the field named name, if the record has it.
+func (r *record) stored(name string) (int, bool) {
+	i, ok := r.find(name)
+	if !ok {
+		return 0, false
+	}
+	return len(r.fields[i].val), true
+}
+
+// noFields is stored for a record that does not exist.
+func noFields(string) (int, bool) { return 0, false }
+
 // set stores a copy of v as the field named name.
 func (r *record) set(name string, v []byte) {
 	i, ok := r.find(name)
@@ -272,29 +284,13 @@ func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, e
 	}
 
 	// Work out the new record's size before changing anything.
-	size := 0
-	if old != nil && !c.Replace {
-		size = old.size
-		for j, k := range c.Delete {
-			if i, ok := old.find(k); ok && !slices.Contains(c.Delete[:j], k) {
-				size -= len(k) + len(old.fields[i].val)
-			}
-		}
-		for k := range c.Set {
-			if i, ok := old.find(k); ok {
-				size -= len(k) + len(old.fields[i].val)
-			}
-		}
+	oldSize, stored := 0, noFields
+	if old != nil {
+		oldSize, stored = old.size, old.stored
 	}
-	for k, v := range c.Set {
-		size += len(k) + len(v)
-	}
+	size := store.SizeAfter(oldSize, c, stored)
 	if err := s.cfg.CheckRecordSize(size); err != nil {
 		return 0, fmt.Errorf("memory: apply %q: %w", id, err)
-	}
-	oldSize := 0
-	if old != nil {
-		oldSize = old.size
 	}
 	if s.maxBytes > 0 && s.bytes-oldSize+size > s.maxBytes {
 		return 0, fmt.Errorf("memory: apply %q: store would hold %d bytes, cap is %d: %w", id, s.bytes-oldSize+size, s.maxBytes, store.ErrTooLarge)
