@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/livectx/livectx/store"
 )
@@ -131,6 +133,46 @@ func isRefusal(err error) bool {
 	// Unreadable metadata, not a panic that guard caught mid-write.
 	var corrupt *store.CorruptError
 	return errors.As(err, &corrupt)
+}
+
+// openDB opens the file, turning a lock timeout into a clear error and a
+// fault or panic on a damaged file into an error.
+func openDB(path string, opts *bbolt.Options) (db *bbolt.DB, err error) {
+	err = guard(func() error {
+		var err error
+		db, err = bbolt.Open(path, 0o600, opts)
+		return err
+	})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("boltstore: open %q: the file is locked by another process (waited %v): %w", path, opts.Timeout, err)
+	case err != nil:
+		if db != nil {
+			db.Close()
+		}
+		return nil, fmt.Errorf("boltstore: open %q: %w", path, err)
+	}
+	if err := checkSize(db, path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: open %q: %w", path, err)
+	}
+	return db, nil
+}
+
+// checkSize fails when the file is shorter than its pages: bbolt maps pages
+// past the end of a truncated file without complaint, and reading them would
+// fault.
+func checkSize(db *bbolt.DB, path string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	return db.View(func(tx *bbolt.Tx) error {
+		if tx.Size() > info.Size() {
+			return fmt.Errorf("file is truncated: %d bytes, its pages need %d", info.Size(), tx.Size())
+		}
+		return nil
+	})
 }
 
 // guard runs fn, turning a panic or a memory fault (bbolt reading a damaged

@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/livectx/livectx/store"
 )
@@ -25,28 +23,51 @@ const (
 // defaultListLimit is List's page size when its limit is zero or less.
 const defaultListLimit = 1000
 
-type (
-	bucketKey        struct{}
-	openTimeoutKey   struct{}
-	sweepIntervalKey struct{}
-)
+// Option configures Open and New: an option of package store
+// (store.WithTTL, the size caps, store.WithClock) or of this package.
+type Option func(*store.Config)
+
+// settings are what this package's own options set.
+type settings struct {
+	bucket        string
+	openTimeout   time.Duration
+	sweepInterval time.Duration
+	noCreate      bool // readonly.go
+	readOnly      bool
+}
 
 // WithBucket names the top-level bucket that holds the store (default
 // DefaultBucket). Two stores with different buckets can share one file.
-func WithBucket(name string) store.Option { return store.WithBackendValue(bucketKey{}, name) }
+func WithBucket(name string) Option {
+	return store.BackendOption("boltstore.WithBucket", func(s *settings) { s.bucket = name })
+}
 
 // WithOpenTimeout bounds how long Open waits for the file lock another
 // process holds (default DefaultOpenTimeout; zero or less means the default).
-// New ignores it.
-func WithOpenTimeout(d time.Duration) store.Option {
-	return store.WithBackendValue(openTimeoutKey{}, d)
+// New, given a file the caller opened, refuses it.
+func WithOpenTimeout(d time.Duration) Option {
+	return store.BackendOption("boltstore.WithOpenTimeout", func(s *settings) { s.openTimeout = d })
 }
 
 // WithSweepInterval sets how often the sweeper deletes expired records
 // (default DefaultSweepInterval; zero or less means the default). Expired
 // records read as missing whether or not they were swept.
-func WithSweepInterval(d time.Duration) store.Option {
-	return store.WithBackendValue(sweepIntervalKey{}, d)
+func WithSweepInterval(d time.Duration) Option {
+	return store.BackendOption("boltstore.WithSweepInterval", func(s *settings) { s.sweepInterval = d })
+}
+
+// configure applies opts over the defaults. An option of another backend
+// is an error.
+func configure(opts []Option) (*store.Config, settings, error) {
+	set := settings{bucket: DefaultBucket}
+	cfg := store.NewConfig(&set, opts...)
+	if set.sweepInterval <= 0 {
+		set.sweepInterval = DefaultSweepInterval
+	}
+	if set.bucket == "" {
+		return nil, set, errors.New("empty bucket name")
+	}
+	return cfg, set, cfg.Unused()
 }
 
 // Store is a store.ContextStore and a store.Lister on a bbolt file. It is
@@ -79,18 +100,21 @@ var (
 // Open opens (creating it if needed, see WithNoCreate) the bbolt file at
 // path and returns a store that owns it: Close closes the file. If another
 // process holds the file, Open fails once the open timeout has passed; a
-// corrupt or truncated file is an error.
-func Open(path string, opts ...store.Option) (*Store, error) {
-	cfg := store.NewConfig(opts...)
-	timeout := store.BackendValue(cfg, openTimeoutKey{}, DefaultOpenTimeout)
-	if timeout <= 0 {
-		timeout = DefaultOpenTimeout
+// corrupt or truncated file is an error, and so is an option of another
+// backend.
+func Open(path string, opts ...Option) (*Store, error) {
+	cfg, set, err := configure(opts)
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %q: %w", path, err)
 	}
-	db, err := openDB(path, boltOptions(cfg, timeout))
+	if set.openTimeout <= 0 {
+		set.openTimeout = DefaultOpenTimeout
+	}
+	db, err := openDB(path, boltOptions(set))
 	if err != nil {
 		return nil, err
 	}
-	s, err := newStore(db, cfg, true)
+	s, err := newStore(db, cfg, set, true)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -98,80 +122,41 @@ func Open(path string, opts ...store.Option) (*Store, error) {
 	return s, nil
 }
 
-// openDB opens the file, turning a lock timeout into a clear error and a
-// fault or panic on a damaged file into an error.
-func openDB(path string, opts *bbolt.Options) (db *bbolt.DB, err error) {
-	err = guard(func() error {
-		var err error
-		db, err = bbolt.Open(path, 0o600, opts)
-		return err
-	})
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("boltstore: open %q: the file is locked by another process (waited %v): %w", path, opts.Timeout, err)
-	case err != nil:
-		if db != nil {
-			db.Close()
-		}
-		return nil, fmt.Errorf("boltstore: open %q: %w", path, err)
-	}
-	if err := checkSize(db, path); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("boltstore: open %q: %w", path, err)
-	}
-	return db, nil
-}
-
-// checkSize fails when the file is shorter than its pages: bbolt maps pages
-// past the end of a truncated file without complaint, and reading them would
-// fault.
-func checkSize(db *bbolt.DB, path string) error {
-	info, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	return db.View(func(tx *bbolt.Tx) error {
-		if tx.Size() > info.Size() {
-			return fmt.Errorf("file is truncated: %d bytes, its pages need %d", info.Size(), tx.Size())
-		}
-		return nil
-	})
-}
-
 // New returns a store on db, which the caller owns: Close leaves it open, and
 // the caller closes it after closing the store. New creates the store's
 // bucket if needed (see WithNoCreate); on a db opened read-only the store is
-// read-only (see WithReadOnly).
-func New(db *bbolt.DB, opts ...store.Option) (*Store, error) {
-	return newStore(db, store.NewConfig(opts...), false)
+// read-only (see WithReadOnly). An option of another backend, or
+// WithOpenTimeout, which has nothing to do here, is an error.
+func New(db *bbolt.DB, opts ...Option) (*Store, error) {
+	cfg, set, err := configure(opts)
+	if err == nil && set.openTimeout != 0 {
+		err = fmt.Errorf("%w: boltstore.WithOpenTimeout (the caller opened the file)", store.ErrUnusedOption)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: new: %w", err)
+	}
+	return newStore(db, cfg, set, false)
 }
 
-func newStore(db *bbolt.DB, cfg *store.Config, owns bool) (*Store, error) {
+func newStore(db *bbolt.DB, cfg *store.Config, set settings, owns bool) (*Store, error) {
 	s := &Store{
 		db:     db,
 		ownsDB: owns,
 		cfg:    cfg,
-		bucket: []byte(store.BackendValue(cfg, bucketKey{}, DefaultBucket)),
+		bucket: []byte(set.bucket),
 		stop:   make(chan struct{}),
 
 		committing: make(chan struct{}, 1),
-		readOnly:   isReadOnly(db, cfg),
+		readOnly:   isReadOnly(db, set),
 	}
-	if len(s.bucket) == 0 {
-		return nil, errors.New("boltstore: empty bucket name")
-	}
-	if err := s.openBucket(); err != nil {
+	if err := s.openBucket(!s.readOnly && !set.noCreate); err != nil {
 		return nil, err
 	}
 	if s.readOnly {
 		return s, nil // no sweeper: it writes
 	}
-	interval := store.BackendValue(cfg, sweepIntervalKey{}, DefaultSweepInterval)
-	if interval <= 0 {
-		interval = DefaultSweepInterval
-	}
 	s.done.Add(1)
-	go s.sweepLoop(interval)
+	go s.sweepLoop(set.sweepInterval)
 	return s, nil
 }
 

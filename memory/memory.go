@@ -34,20 +34,28 @@ import (
 // DefaultSweepInterval is how often expired records are removed.
 const DefaultSweepInterval = time.Minute
 
-type (
-	maxBytesKey      struct{}
-	sweepIntervalKey struct{}
-)
+// Option configures New: an option of package store (store.WithTTL, the
+// size caps, store.WithClock) or of this package.
+type Option func(*store.Config)
+
+// settings are what this package's own options set.
+type settings struct {
+	maxBytes      int
+	sweepInterval time.Duration
+}
 
 // WithMaxBytes caps the total Size of all records at n bytes. Zero (the
 // default) sets no cap.
-func WithMaxBytes(n int) store.Option { return store.WithBackendValue(maxBytesKey{}, n) }
+func WithMaxBytes(n int) Option {
+	return store.BackendOption("memory.WithMaxBytes", func(s *settings) { s.maxBytes = n })
+}
 
 // WithSweepInterval sets how often the sweeper removes expired records
-// (default DefaultSweepInterval). Expired records are invisible at once
-// whatever the interval; it only bounds how long their memory is held.
-func WithSweepInterval(d time.Duration) store.Option {
-	return store.WithBackendValue(sweepIntervalKey{}, d)
+// (default DefaultSweepInterval; zero or less means the default). Expired
+// records are invisible at once whatever the interval; it only bounds how
+// long their memory is held.
+func WithSweepInterval(d time.Duration) Option {
+	return store.BackendOption("memory.WithSweepInterval", func(s *settings) { s.sweepInterval = d })
 }
 
 // Store is an in-memory store.ContextStore and store.Lister. It is safe for
@@ -145,21 +153,22 @@ func (r *record) delete(name string) {
 	}
 }
 
-// New returns an empty store and starts its sweeper; Close stops it.
-func New(opts ...store.Option) *Store {
-	cfg := store.NewConfig(opts...)
+// New returns an empty store and starts its sweeper; Close stops it. New
+// cannot fail: an option of another backend that reaches it through a
+// []store.Option does nothing.
+func New(opts ...Option) *Store {
+	set := settings{sweepInterval: DefaultSweepInterval}
 	s := &Store{
-		cfg:      cfg,
-		maxBytes: store.BackendValue(cfg, maxBytesKey{}, 0),
-		recs:     map[string]*record{},
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		cfg:  store.NewConfig(&set, opts...),
+		recs: map[string]*record{},
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
 	}
-	interval := store.BackendValue(cfg, sweepIntervalKey{}, DefaultSweepInterval)
-	if interval <= 0 {
-		interval = DefaultSweepInterval
+	s.maxBytes = set.maxBytes
+	if set.sweepInterval <= 0 {
+		set.sweepInterval = DefaultSweepInterval
 	}
-	go s.sweeper(interval)
+	go s.sweeper(set.sweepInterval)
 	return s
 }
 
