@@ -356,7 +356,7 @@ func diffBackends(t *testing.T, clock *storetest.Clock, set diffSet) []diffBacke
 		inner = append(slices.Clip(opts), store.WithMaxFieldSize(diffFieldCap+sealed.Overhead))
 	}
 
-	mem := memory.New(opts...)
+	mem := memory.New(store.OptionsFor[memory.Option](opts)...)
 	t.Cleanup(func() { mem.Close() })
 	// Without fsync: durability has no bearing on the results compared,
 	// and the fuzzer runs many sequences.
@@ -365,21 +365,21 @@ func diffBackends(t *testing.T, clock *storetest.Clock, set diffSet) []diffBacke
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	bolt, err := boltstore.New(db, inner...)
+	bolt, err := boltstore.New(db, store.OptionsFor[boltstore.Option](inner)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bolt.Close() })
 	mr, rc := redistest.Miniredis(t)
 	clock.OnAdvance(mr.FastForward)
-	mini, err := redisstore.New(rc, inner...)
+	mini, err := redisstore.New(rc, store.OptionsFor[redisstore.Option](inner)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mini.Close() })
 
 	if set == diffPlain {
-		mem2 := memory.New(opts...)
+		mem2 := memory.New(store.OptionsFor[memory.Option](opts)...)
 		t.Cleanup(func() { mem2.Close() })
 		return []diffBackend{
 			{"memory", mem},
@@ -397,7 +397,7 @@ func diffBackends(t *testing.T, clock *storetest.Clock, set diffSet) []diffBacke
 		}
 		return s
 	}
-	mem2 := memory.New(inner...)
+	mem2 := memory.New(store.OptionsFor[memory.Option](inner)...)
 	t.Cleanup(func() { mem2.Close() })
 	return []diffBackend{
 		{"memory", mem},
@@ -457,9 +457,9 @@ func TestDifferentialRealRedis(t *testing.T) {
 	clock.OnAdvance(time.Sleep)
 	opts := []store.Option{store.WithTTL(diffTTL(diffRealUnit)), store.WithClock(clock.Now),
 		store.WithMaxFieldSize(diffFieldCap), store.WithMaxRecordSize(diffRecordCap)}
-	mem := memory.New(opts...)
+	mem := memory.New(store.OptionsFor[memory.Option](opts)...)
 	t.Cleanup(func() { mem.Close() })
-	rs, err := redisstore.New(c, append(opts, redisstore.WithPrefix(prefix))...)
+	rs, err := redisstore.New(c, append(store.OptionsFor[redisstore.Option](opts), redisstore.WithPrefix(prefix))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +563,7 @@ func TestDifferentialCatchesBrokenStores(t *testing.T) {
 		t.Run(name+" is caught", func(t *testing.T) {
 			clock := storetest.NewClock()
 			opts := []store.Option{store.WithTTL(diffTTL(diffUnit)), store.WithClock(clock.Now), store.WithMaxFieldSize(diffFieldCap), store.WithMaxRecordSize(diffRecordCap)}
-			good, bad := memory.New(opts...), memory.New(opts...)
+			good, bad := memory.New(store.OptionsFor[memory.Option](opts)...), memory.New(store.OptionsFor[memory.Option](opts)...)
 			t.Cleanup(func() { good.Close(); bad.Close() })
 			diverged, _ := diffRun(clock, diffUnit, 0, []diffBackend{{"memory", good}, {"broken", wrap(bad)}}, randGen(1), 2000)
 			if diverged == "" {

@@ -69,7 +69,7 @@ func (r *rawDB) load(id string) (map[string][]byte, error) {
 	return fields, err
 }
 
-func openBench(b *testing.B, opts ...store.Option) *Store {
+func openBench(b *testing.B, opts ...Option) *Store {
 	s, err := Open(filepath.Join(b.TempDir(), "store.db"), opts...)
 	if err != nil {
 		b.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -25,17 +24,14 @@ var (
 	ErrNoBucket = errors.New("boltstore: no such bucket")
 )
 
-type (
-	noCreateKey struct{}
-	readOnlyKey struct{}
-)
-
 // WithNoCreate makes Open and New find the store rather than make it, for
 // tools that work on the store an application wrote: Open fails if the file
 // is missing (an error matching fs.ErrNotExist) instead of creating it, and
 // Open and New fail with ErrNoBucket if the file holds no store under the
 // bucket (see WithBucket) instead of creating one. Default: both are created.
-func WithNoCreate() store.Option { return store.WithBackendValue(noCreateKey{}, true) }
+func WithNoCreate() Option {
+	return store.BackendOption("boltstore.WithNoCreate", func(s *settings) { s.noCreate = true })
+}
 
 // WithReadOnly makes a store that never writes, so that a tool can inspect
 // a store without changing a byte of its file: it implies WithNoCreate,
@@ -45,17 +41,19 @@ func WithNoCreate() store.Option { return store.WithBackendValue(noCreateKey{}, 
 // has it open for writing makes Open wait, see WithOpenTimeout). A store
 // that New makes on a *bbolt.DB opened read-only is read-only without the
 // option.
-func WithReadOnly() store.Option { return store.WithBackendValue(readOnlyKey{}, true) }
+func WithReadOnly() Option {
+	return store.BackendOption("boltstore.WithReadOnly", func(s *settings) { s.readOnly = true })
+}
 
 // isReadOnly reports whether the store on db must not write.
-func isReadOnly(db *bbolt.DB, cfg *store.Config) bool {
-	return db.IsReadOnly() || store.BackendValue(cfg, readOnlyKey{}, false)
+func isReadOnly(db *bbolt.DB, set settings) bool {
+	return db.IsReadOnly() || set.readOnly
 }
 
 // boltOptions are the options Open gives bbolt.
-func boltOptions(cfg *store.Config, timeout time.Duration) *bbolt.Options {
-	o := &bbolt.Options{Timeout: timeout, ReadOnly: store.BackendValue(cfg, readOnlyKey{}, false)}
-	if store.BackendValue(cfg, noCreateKey{}, false) {
+func boltOptions(set settings) *bbolt.Options {
+	o := &bbolt.Options{Timeout: set.openTimeout, ReadOnly: set.readOnly}
+	if set.noCreate {
 		o.OpenFile = func(path string, flag int, mode os.FileMode) (*os.File, error) {
 			return os.OpenFile(path, flag&^os.O_CREATE, mode)
 		}
@@ -63,22 +61,12 @@ func boltOptions(cfg *store.Config, timeout time.Duration) *bbolt.Options {
 	return o
 }
 
-// openBucket creates the store's buckets, or with WithNoCreate or on a
-// read-only file checks that they are there.
-func (s *Store) openBucket() error {
-	if !s.readOnly && !store.BackendValue(s.cfg, noCreateKey{}, false) {
+// openBucket creates the store's buckets, or unless create (WithNoCreate, a
+// read-only file) checks that they are there.
+func (s *Store) openBucket(create bool) error {
+	if create {
 		err := guard(func() error {
-			return s.db.Update(func(tx *bbolt.Tx) error {
-				b, err := tx.CreateBucketIfNotExists(s.bucket)
-				if err != nil {
-					return err
-				}
-				if _, err := b.CreateBucketIfNotExists(recordsBucket); err != nil {
-					return err
-				}
-				_, err = b.CreateBucketIfNotExists(expiryBucket)
-				return err
-			})
+			return s.db.Update(func(tx *bbolt.Tx) error { return createBuckets(tx, s.bucket) })
 		})
 		if err != nil {
 			return fmt.Errorf("boltstore: create bucket %q: %w", s.bucket, err)

@@ -54,7 +54,7 @@ func TestAReadOnlyStoreReadsAndLeavesItsFileByteForByte(t *testing.T) {
 	writeExpiringFile(t, path, clock)
 	before := fileSum(t, path)
 
-	opts := []store.Option{WithReadOnly(), store.WithClock(clock.Now), store.WithTTL(time.Hour)}
+	opts := []Option{WithReadOnly(), store.WithClock(clock.Now), store.WithTTL(time.Hour)}
 	s := openAt(t, path, opts...)
 	other := openAt(t, path, opts...) // readers share the file
 	if r, err := s.Load(ctx, "live"); err != nil || string(r.Fields["b"]) != "B" {
@@ -104,10 +104,10 @@ func TestNewMakesAReadOnlyStoreOnAReadOnlyDBOrWithTheOption(t *testing.T) {
 	cases := []struct {
 		name   string
 		dbOpts *bbolt.Options
-		opts   []store.Option
+		opts   []Option
 	}{
 		{"on a db opened read-only", &bbolt.Options{ReadOnly: true}, nil},
-		{"WithReadOnly on a writable db", nil, []store.Option{WithReadOnly()}},
+		{"WithReadOnly on a writable db", nil, []Option{WithReadOnly()}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -134,7 +134,7 @@ func TestNewMakesAReadOnlyStoreOnAReadOnlyDBOrWithTheOption(t *testing.T) {
 }
 
 func TestStoresThatMustFindTheirFileCreateNothing(t *testing.T) {
-	for name, opt := range map[string]store.Option{"WithNoCreate": WithNoCreate(), "WithReadOnly": WithReadOnly()} {
+	for name, opt := range map[string]Option{"WithNoCreate": WithNoCreate(), "WithReadOnly": WithReadOnly()} {
 		t.Run(name+" does not create a missing file", func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "typo.db")
 			if s, err := Open(path, opt); !errors.Is(err, fs.ErrNotExist) {

@@ -95,13 +95,13 @@ func child(t *testing.T, mode, path string) *exec.Cmd {
 }
 
 // open opens a store on a new file.
-func open(t *testing.T, opts ...store.Option) *Store {
+func open(t *testing.T, opts ...Option) *Store {
 	t.Helper()
 	return openAt(t, filepath.Join(t.TempDir(), "ctx.db"), opts...)
 }
 
 // openAt opens a store on path and closes it when the test ends.
-func openAt(t *testing.T, path string, opts ...store.Option) *Store {
+func openAt(t *testing.T, path string, opts ...Option) *Store {
 	t.Helper()
 	s, err := Open(path, opts...)
 	if err != nil {
@@ -113,7 +113,7 @@ func openAt(t *testing.T, path string, opts ...store.Option) *Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
-		return open(t, opts...)
+		return open(t, store.OptionsFor[Option](opts)...)
 	})
 }
 
@@ -135,7 +135,7 @@ func TestConformanceOnACallersDB(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		s, err := New(db, opts...)
+		s, err := New(db, store.OptionsFor[Option](opts)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,6 +170,20 @@ func TestCloseLeavesACallersDBOpen(t *testing.T) {
 	defer s2.Close()
 	if _, err := s2.Load(context.Background(), "r"); err != nil {
 		t.Fatalf("a record written before Close: %v", err)
+	}
+}
+
+func TestNewRefusesAnOpenTimeoutAndAnEmptyBucket(t *testing.T) {
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "shared.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := New(db, WithOpenTimeout(time.Second)); !errors.Is(err, store.ErrUnusedOption) {
+		t.Errorf("New with WithOpenTimeout: %v, want store.ErrUnusedOption", err)
+	}
+	if _, err := New(db, WithBucket("")); err == nil || !strings.Contains(err.Error(), "empty bucket name") {
+		t.Errorf("New with an empty bucket: %v, want an error", err)
 	}
 }
 

@@ -34,20 +34,28 @@ import (
 // DefaultSweepInterval is how often expired records are removed.
 const DefaultSweepInterval = time.Minute
 
-type (
-	maxBytesKey      struct{}
-	sweepIntervalKey struct{}
-)
+// Option configures New: an option of package store (store.WithTTL, the
+// size caps, store.WithClock) or of this package.
+type Option func(*store.Config)
+
+// settings are what this package's own options set.
+type settings struct {
+	maxBytes      int
+	sweepInterval time.Duration
+}
 
 // WithMaxBytes caps the total Size of all records at n bytes. Zero (the
 // default) sets no cap.
-func WithMaxBytes(n int) store.Option { return store.WithBackendValue(maxBytesKey{}, n) }
+func WithMaxBytes(n int) Option {
+	return store.BackendOption("memory.WithMaxBytes", func(s *settings) { s.maxBytes = n })
+}
 
 // WithSweepInterval sets how often the sweeper removes expired records
-// (default DefaultSweepInterval). Expired records are invisible at once
-// whatever the interval; it only bounds how long their memory is held.
-func WithSweepInterval(d time.Duration) store.Option {
-	return store.WithBackendValue(sweepIntervalKey{}, d)
+// (default DefaultSweepInterval; zero or less means the default). Expired
+// records are invisible at once whatever the interval; it only bounds how
+// long their memory is held.
+func WithSweepInterval(d time.Duration) Option {
+	return store.BackendOption("memory.WithSweepInterval", func(s *settings) { s.sweepInterval = d })
 }
 
 // Store is an in-memory store.ContextStore and store.Lister. It is safe for
@@ -112,6 +120,18 @@ func (r *record) find(name string) (int, bool) {
 	})
 }
 
+// stored returns the length of the field named name, if the record has it.
+func (r *record) stored(name string) (int, bool) {
+	i, ok := r.find(name)
+	if !ok {
+		return 0, false
+	}
+	return len(r.fields[i].val), true
+}
+
+// noFields is stored for a record that does not exist.
+func noFields(string) (int, bool) { return 0, false }
+
 // set stores a copy of v as the field named name.
 func (r *record) set(name string, v []byte) {
 	i, ok := r.find(name)
@@ -133,21 +153,22 @@ func (r *record) delete(name string) {
 	}
 }
 
-// New returns an empty store and starts its sweeper; Close stops it.
-func New(opts ...store.Option) *Store {
-	cfg := store.NewConfig(opts...)
+// New returns an empty store and starts its sweeper; Close stops it. New
+// cannot fail: an option of another backend that reaches it through a
+// []store.Option does nothing.
+func New(opts ...Option) *Store {
+	set := settings{sweepInterval: DefaultSweepInterval}
 	s := &Store{
-		cfg:      cfg,
-		maxBytes: store.BackendValue(cfg, maxBytesKey{}, 0),
-		recs:     map[string]*record{},
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		cfg:  store.NewConfig(&set, opts...),
+		recs: map[string]*record{},
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
 	}
-	interval := store.BackendValue(cfg, sweepIntervalKey{}, DefaultSweepInterval)
-	if interval <= 0 {
-		interval = DefaultSweepInterval
+	s.maxBytes = set.maxBytes
+	if set.sweepInterval <= 0 {
+		set.sweepInterval = DefaultSweepInterval
 	}
-	go s.sweeper(interval)
+	go s.sweeper(set.sweepInterval)
 	return s
 }
 
@@ -272,29 +293,13 @@ func (s *Store) Apply(ctx context.Context, id string, c store.Change) (uint64, e
 	}
 
 	// Work out the new record's size before changing anything.
-	size := 0
-	if old != nil && !c.Replace {
-		size = old.size
-		for j, k := range c.Delete {
-			if i, ok := old.find(k); ok && !slices.Contains(c.Delete[:j], k) {
-				size -= len(k) + len(old.fields[i].val)
-			}
-		}
-		for k := range c.Set {
-			if i, ok := old.find(k); ok {
-				size -= len(k) + len(old.fields[i].val)
-			}
-		}
+	oldSize, stored := 0, noFields
+	if old != nil {
+		oldSize, stored = old.size, old.stored
 	}
-	for k, v := range c.Set {
-		size += len(k) + len(v)
-	}
+	size := store.SizeAfter(oldSize, c, stored)
 	if err := s.cfg.CheckRecordSize(size); err != nil {
 		return 0, fmt.Errorf("memory: apply %q: %w", id, err)
-	}
-	oldSize := 0
-	if old != nil {
-		oldSize = old.size
 	}
 	if s.maxBytes > 0 && s.bytes-oldSize+size > s.maxBytes {
 		return 0, fmt.Errorf("memory: apply %q: store would hold %d bytes, cap is %d: %w", id, s.bytes-oldSize+size, s.maxBytes, store.ErrTooLarge)

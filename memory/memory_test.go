@@ -16,7 +16,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func open(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
-	s := memory.New(opts...)
+	s := memory.New(store.OptionsFor[memory.Option](opts)...)
 	t.Cleanup(func() { s.Close() })
 	return s
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/livectx/livectx/internal/redistest"
 	"github.com/livectx/livectx/redisstore"
-	"github.com/livectx/livectx/store"
 )
 
 // forEachTarget runs f in a subtest per Redis target: miniredis, and the
@@ -19,9 +18,9 @@ func forEachTarget(t *testing.T, f func(t *testing.T, tg redistest.Target)) {
 }
 
 // newStore returns a store on c under a fresh prefix, closed when t ends.
-func newStore(t testing.TB, c redis.UniversalClient, opts ...store.Option) *redisstore.Store {
+func newStore(t testing.TB, c redis.UniversalClient, opts ...redisstore.Option) *redisstore.Store {
 	t.Helper()
-	opts = append([]store.Option{redisstore.WithPrefix(redistest.Prefix(t, c))}, opts...)
+	opts = append([]redisstore.Option{redisstore.WithPrefix(redistest.Prefix(t, c))}, opts...)
 	s, err := redisstore.New(c, opts...)
 	if err != nil {
 		t.Fatal(err)

@@ -86,14 +86,21 @@ const DefaultPrefix = "livectx:"
 // MaxPrefixLen is the longest key prefix, in bytes.
 const MaxPrefixLen = 256
 
-type prefixKey struct{}
+// Option configures New: an option of package store (store.WithTTL, the
+// size caps) or of this package.
+type Option func(*store.Config)
+
+// settings are what this package's own options set.
+type settings struct{ prefix string }
 
 // WithPrefix sets the key prefix that keeps this store's records apart from
 // other keys on the server (default DefaultPrefix). It must hold 1 to
 // MaxPrefixLen bytes, end with ':' (escaped ids hold none, so no two
 // prefixes can share a key) and hold no '{' or '}' (a hash tag would put
 // every record in one Cluster slot); New rejects it otherwise.
-func WithPrefix(p string) store.Option { return store.WithBackendValue(prefixKey{}, p) }
+func WithPrefix(p string) Option {
+	return store.BackendOption("redisstore.WithPrefix", func(s *settings) { s.prefix = p })
+}
 
 //go:embed apply.lua
 var applySource string
@@ -130,14 +137,18 @@ var (
 )
 
 // New returns a store on client, configured with the options of package
-// store (TTL, size caps) and WithPrefix. It does no I/O. The caller keeps
-// ownership of client.
-func New(client redis.UniversalClient, opts ...store.Option) (*Store, error) {
+// store (TTL, size caps) and WithPrefix; an option of another backend is an
+// error. It does no I/O. The caller keeps ownership of client.
+func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
-	cfg := store.NewConfig(opts...)
-	prefix := store.BackendValue(cfg, prefixKey{}, DefaultPrefix)
+	set := settings{prefix: DefaultPrefix}
+	cfg := store.NewConfig(&set, opts...)
+	if err := cfg.Unused(); err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	prefix := set.prefix
 	if err := validatePrefix(prefix); err != nil {
 		return nil, err
 	}

@@ -29,14 +29,14 @@ func TestConformance(t *testing.T) {
 		storetest.Run(t, func(t *testing.T, clock *storetest.Clock, opts ...store.Option) store.ContextStore {
 			mr, c := redistest.Miniredis(t)
 			clock.OnAdvance(mr.FastForward)
-			return newStore(t, c, opts...)
+			return newStore(t, c, store.OptionsFor[redisstore.Option](opts)...)
 		})
 	})
 	real := func(t *testing.T, c redis.UniversalClient) {
 		// Expiry runs on the server's clock: a short real TTL, and sleeps.
 		storetest.Suite{TTL: 2 * time.Second, Open: func(t *testing.T, clock *storetest.Clock, opts ...store.Option) store.ContextStore {
 			clock.OnAdvance(time.Sleep)
-			return newStore(t, c, opts...)
+			return newStore(t, c, store.OptionsFor[redisstore.Option](opts)...)
 		}}.Run(t)
 	}
 	t.Run("on a server", func(t *testing.T) { real(t, redistest.Server(t)) })
@@ -47,17 +47,17 @@ func TestNew(t *testing.T) {
 	_, c := redistest.Miniredis(t)
 	tests := []struct {
 		name    string
-		opts    []store.Option
+		opts    []redisstore.Option
 		wantErr string
 	}{
 		{"accepts the default prefix", nil, ""},
-		{"accepts a nested prefix", []store.Option{redisstore.WithPrefix("app:ctx:")}, ""},
-		{"accepts glob characters in the prefix", []store.Option{redisstore.WithPrefix("a*[?]\\:")}, ""},
-		{"rejects an empty prefix", []store.Option{redisstore.WithPrefix("")}, "want 1 to"},
-		{"rejects a prefix without a final colon", []store.Option{redisstore.WithPrefix("app")}, "end with ':'"},
-		{"rejects a prefix with a hash tag", []store.Option{redisstore.WithPrefix("{app}:")}, "'{'"},
-		{"rejects a long prefix", []store.Option{redisstore.WithPrefix(strings.Repeat("a", 300) + ":")}, "want 1 to"},
-		{"rejects a negative TTL", []store.Option{store.WithTTL(-time.Second)}, "negative TTL"},
+		{"accepts a nested prefix", []redisstore.Option{redisstore.WithPrefix("app:ctx:")}, ""},
+		{"accepts glob characters in the prefix", []redisstore.Option{redisstore.WithPrefix("a*[?]\\:")}, ""},
+		{"rejects an empty prefix", []redisstore.Option{redisstore.WithPrefix("")}, "want 1 to"},
+		{"rejects a prefix without a final colon", []redisstore.Option{redisstore.WithPrefix("app")}, "end with ':'"},
+		{"rejects a prefix with a hash tag", []redisstore.Option{redisstore.WithPrefix("{app}:")}, "'{'"},
+		{"rejects a long prefix", []redisstore.Option{redisstore.WithPrefix(strings.Repeat("a", 300) + ":")}, "want 1 to"},
+		{"rejects a negative TTL", []redisstore.Option{store.WithTTL(-time.Second)}, "negative TTL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,7 +35,7 @@ func newKey(t testing.TB) []byte {
 // suite's cap cases hold at the boundary. Caps count stored bytes, as the
 // package documents; TestCapsCountSealedBytes proves that semantic exactly.
 func capsForSealed(opts []store.Option) []store.Option {
-	cfg := store.NewConfig(opts...)
+	cfg := store.NewConfig(nil, opts...)
 	return append(opts,
 		store.WithMaxFieldSize(cfg.MaxFieldSize+sealed.Overhead),
 		store.WithMaxRecordSize(cfg.MaxRecordSize+2*sealed.Overhead))

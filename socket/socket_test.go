@@ -132,10 +132,10 @@ func TestTheStoresFieldCapDecidesTheLargestField(t *testing.T) {
 	blob := socket.FieldOf(func(p *page) *[]byte { return &p.Blob })
 	big := make([]byte, 9<<20)
 	for name, c := range map[string]struct {
-		opts    []store.Option
+		opts    []memory.Option
 		wantErr error
 	}{
-		"a 9 MiB field under a 32 MiB cap is written and read back": {[]store.Option{store.WithMaxFieldSize(32 << 20), store.WithMaxRecordSize(64 << 20)}, nil},
+		"a 9 MiB field under a 32 MiB cap is written and read back": {[]memory.Option{store.WithMaxFieldSize(32 << 20), store.WithMaxRecordSize(64 << 20)}, nil},
 		"a 9 MiB field under the default 8 MiB cap is ErrTooLarge":  {nil, store.ErrTooLarge},
 	} {
 		t.Run(name, func(t *testing.T) {

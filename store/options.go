@@ -1,7 +1,9 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -11,11 +13,23 @@ const (
 	DefaultMaxRecordSize = 32 << 20 // 32 MiB
 )
 
-// Option configures a store. The options of this package mean the same in
-// every backend. A backend's own options (redisstore.WithPrefix,
-// boltstore.WithBucket) are Options too, made with WithBackendValue; other
-// backends ignore them.
-type Option func(*Config)
+// Option configures a store. The options of this package (WithTTL, the size
+// caps, WithClock) mean the same in every backend. A backend with options of
+// its own declares
+//
+//	type Option func(*store.Config)
+//
+// and takes ...Option. Option is an alias of that unnamed function type, so
+// every Option of this package is an Option of every backend, while one
+// backend's options are not another's: memory.New(boltstore.WithBucket("x"))
+// does not compile. (A backend's option put in a []Option is an Option again;
+// constructors that return an error report it, wrapping ErrUnusedOption,
+// when it reaches the wrong one.) OptionsFor passes a []Option to a backend.
+type Option = func(*Config)
+
+// ErrUnusedOption: a constructor was given an option that does nothing for
+// it, such as another backend's own option.
+var ErrUnusedOption = errors.New("store: option not used")
 
 // Config is the settings a backend reads after applying its Options. Build
 // it with NewConfig.
@@ -32,16 +46,55 @@ type Config struct {
 	// whose expiry is kept by a server (Redis) follow the server's clock.
 	Now func() time.Time
 
-	backend map[any]any
+	backend any      // the settings of the backend's own options
+	unused  []string // the options that found no settings of their type
 }
 
-// NewConfig applies opts over the defaults.
-func NewConfig(opts ...Option) *Config {
-	c := &Config{MaxFieldSize: DefaultMaxFieldSize, MaxRecordSize: DefaultMaxRecordSize, Now: time.Now}
+// NewConfig applies opts over the defaults. backend points to the settings
+// that the backend's own options set (see BackendOption), nil for a
+// backend without options of its own.
+func NewConfig[O ~func(*Config)](backend any, opts ...O) *Config {
+	c := &Config{MaxFieldSize: DefaultMaxFieldSize, MaxRecordSize: DefaultMaxRecordSize, Now: time.Now, backend: backend}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
+}
+
+// OptionsFor returns opts as options of a backend whose Option type is O,
+// for a caller holding a []Option:
+//
+//	boltstore.Open(path, store.OptionsFor[boltstore.Option](opts)...)
+func OptionsFor[O ~func(*Config)](opts []Option) []O {
+	out := make([]O, len(opts))
+	for i, o := range opts {
+		out[i] = o
+	}
+	return out
+}
+
+// BackendOption is how a backend makes its own options: the option runs set
+// on the settings, an S, that the backend gave NewConfig. When it reaches
+// another backend's constructor (through a []Option) it records name
+// instead, for Unused to report.
+func BackendOption[S any](name string, set func(*S)) Option {
+	return func(c *Config) {
+		if s, ok := c.backend.(*S); ok {
+			set(s)
+			return
+		}
+		c.unused = append(c.unused, name)
+	}
+}
+
+// Unused returns an error wrapping ErrUnusedOption that names the options
+// the backend did not use, nil when it used them all. Constructors that
+// return an error return it.
+func (c *Config) Unused() error {
+	if len(c.unused) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrUnusedOption, strings.Join(c.unused, ", "))
 }
 
 // WithTTL sets the sliding time to live of records. Zero (the default) keeps
@@ -59,25 +112,6 @@ func WithMaxRecordSize(n int) Option { return func(c *Config) { c.MaxRecordSize 
 // WithClock sets the clock that expiry follows (default time.Now), so tests
 // can move time without sleeping.
 func WithClock(now func() time.Time) Option { return func(c *Config) { c.Now = now } }
-
-// WithBackendValue is how a backend makes its own options: it stores value
-// under key, a value of a type private to that backend.
-func WithBackendValue(key, value any) Option {
-	return func(c *Config) {
-		if c.backend == nil {
-			c.backend = map[any]any{}
-		}
-		c.backend[key] = value
-	}
-}
-
-// BackendValue returns the value a backend option stored under key, or def.
-func BackendValue[V any](c *Config, key any, def V) V {
-	if v, ok := c.backend[key].(V); ok {
-		return v
-	}
-	return def
-}
 
 // ExpiresAt is when a record written or touched now expires; the zero time
 // when TTL is zero.

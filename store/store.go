@@ -19,12 +19,16 @@
 //
 // # Writing a backend
 //
-// The rest of the package (Config, NewConfig, WithBackendValue,
-// BackendValue, ValidateID, VersionConflict) is for backend authors. A backend is a package with a Store type and a constructor that
+// The rest of the package (Config, NewConfig, BackendOption, OptionsFor,
+// ErrUnusedOption, SizeAfter, ValidateID, VersionConflict) is for backend
+// authors. A backend is a package with a Store type and a constructor that
 // takes its client or file first and Options after. Its Store:
 //
-//   - reads its settings from NewConfig(opts...), and makes its own options
-//     with WithBackendValue;
+//   - declares type Option func(*store.Config) and takes ...Option, so
+//     that the shared options are its options and another backend's are a
+//     compile error; makes its own options with BackendOption; reads its
+//     settings from NewConfig(&settings, opts...); and, if its constructor
+//     returns an error, returns Config.Unused's;
 //   - validates first: Apply calls Config.CheckChange before any I/O and
 //     Config.CheckRecordSize on the merged record; Load, Touch, Delete and
 //     TTL call ValidateID. A refused call writes nothing;

@@ -116,7 +116,7 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (store.Context
 }
 
 func (sp *spec) openMemory() store.ContextStore {
-	opts := sp.options()
+	opts := store.OptionsFor[memory.Option](sp.options())
 	if sp.maxBytes > 0 {
 		opts = append(opts, memory.WithMaxBytes(sp.maxBytes))
 	}
@@ -124,7 +124,7 @@ func (sp *spec) openMemory() store.ContextStore {
 }
 
 func (sp *spec) openBolt(oc openConfig) (store.ContextStore, error) {
-	opts := sp.options()
+	opts := store.OptionsFor[boltstore.Option](sp.options())
 	if sp.bucket != "" {
 		opts = append(opts, boltstore.WithBucket(sp.bucket))
 	}
@@ -149,7 +149,7 @@ func (sp *spec) openBolt(oc openConfig) (store.ContextStore, error) {
 }
 
 func (sp *spec) openRedis(ctx context.Context, oc openConfig) (store.ContextStore, error) {
-	opts := sp.options()
+	opts := store.OptionsFor[redisstore.Option](sp.options())
 	if sp.prefix != "" {
 		opts = append(opts, redisstore.WithPrefix(sp.prefix))
 	}

@@ -38,12 +38,12 @@ func (b Backend) Suite() storetest.Suite { return storetest.Suite{Open: b.Open, 
 // All is every backend, in the order tests report them.
 var All = append([]Backend{
 	{Name: "memory", Open: func(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
-		s := memory.New(opts...)
+		s := memory.New(store.OptionsFor[memory.Option](opts)...)
 		t.Cleanup(func() { s.Close() })
 		return s
 	}},
 	{Name: "bbolt", Open: func(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
-		s, err := boltstore.Open(filepath.Join(t.TempDir(), "contexts.db"), opts...)
+		s, err := boltstore.Open(filepath.Join(t.TempDir(), "contexts.db"), store.OptionsFor[boltstore.Option](opts)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +56,7 @@ var All = append([]Backend{
 // store.TTLReader) hidden, not one of All: wrapper stores run the suite over
 // it to prove that they offer only what the store they wrap offers.
 var Bare = Backend{Name: "a store with no optional interface", Open: func(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
-	s := memory.New(opts...)
+	s := memory.New(store.OptionsFor[memory.Option](opts)...)
 	t.Cleanup(func() { s.Close() })
 	return struct{ store.ContextStore }{s}
 }}
@@ -71,8 +71,7 @@ func redisBackends() []Backend {
 			if clock != nil {
 				clock.OnAdvance(tg.Advance)
 			}
-			opts = append([]store.Option{redisstore.WithPrefix(redistest.Prefix(t, tg.Client))}, opts...)
-			s, err := redisstore.New(tg.Client, opts...)
+			s, err := redisstore.New(tg.Client, append(store.OptionsFor[redisstore.Option](opts), redisstore.WithPrefix(redistest.Prefix(t, tg.Client)))...)
 			if err != nil {
 				t.Fatal(err)
 			}

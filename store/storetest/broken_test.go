@@ -28,7 +28,7 @@ var broken = map[string]struct {
 	},
 	"ignoring the TTL": {
 		func(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
-			cfg := store.NewConfig(opts...)
+			cfg := store.NewConfig(nil, opts...)
 			return openMemory(t, store.WithClock(cfg.Now), store.WithMaxFieldSize(cfg.MaxFieldSize), store.WithMaxRecordSize(cfg.MaxRecordSize))
 		},
 		"an expired record behaves as missing",
@@ -68,7 +68,7 @@ var broken = map[string]struct {
 const wrapperCase = "a wrapper offers exactly the optional interfaces of the store it wraps"
 
 func openMemory(t *testing.T, opts ...store.Option) store.ContextStore {
-	s := memory.New(opts...)
+	s := memory.New(store.OptionsFor[memory.Option](opts)...)
 	t.Cleanup(func() { s.Close() })
 	return s
 }

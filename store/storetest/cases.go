@@ -582,6 +582,14 @@ func sizeCaps(t *testing.T, e *env) {
 	_, err = s.Apply(ctx(), "r", store.Change{Set: map[string][]byte{"x": make([]byte, 64), "y": make([]byte, 64), "z": make([]byte, 64), "w": nil}, Replace: true})
 	wantErr(t, "a replace past the record cap", err, store.ErrTooLarge)
 	wantFields(t, s, "r", "d", full)
+
+	// A field deleted twice in one Change leaves the record once: counted
+	// twice, the record would seem to hold 65 bytes less and take c.
+	apply(t, s, "r", set("a", full))                                                    // d and a: 130 bytes
+	apply(t, s, "r", store.Change{Set: set("b", full).Set, Delete: []string{"a", "a"}}) // d and b: 130
+	_, err = s.Apply(ctx(), "r", set("c", full))
+	wantErr(t, "growing the record past its cap after a repeated delete", err, store.ErrTooLarge)
+	wantFields(t, s, "r", "b", full, "d", full)
 }
 
 func closeIdempotent(t *testing.T, e *env) {
