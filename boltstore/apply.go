@@ -3,7 +3,6 @@ package boltstore
 import (
 	"bytes"
 	"errors"
-	"fmt"
 
 	"go.etcd.io/bbolt"
 
@@ -28,7 +27,7 @@ func (s *Store) applyTx(tx *bbolt.Tx, id string, c store.Change, now int64) (uin
 		found, m = false, meta{}
 	}
 	if c.CheckVersion && c.IfVersion != m.version {
-		return 0, fmt.Errorf("%w: stored version %d, expected %d", store.ErrConflict, m.version, c.IfVersion)
+		return 0, store.VersionConflict(m.version, c.IfVersion)
 	}
 	pfx := recordPrefix(id)
 	size := store.SizeAfter(int(m.size), c, func(name string) (int, bool) {

@@ -292,6 +292,10 @@ func staleVersion(t *testing.T, e *env) {
 	v2 := apply(t, s, "r", store.Change{Set: set("b", "B").Set, CheckVersion: true, IfVersion: v1})
 	_, err = s.Apply(ctx(), "r", store.Change{Set: set("a", "stale").Set, Delete: []string{"b"}, CheckVersion: true, IfVersion: v1})
 	wantErr(t, "Apply with the previous version", err, store.ErrConflict)
+	// Every backend words a conflict alike (store.VersionConflict).
+	if want := store.VersionConflict(v2, v1).Error(); !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("a conflict reads %q; want it to end with store.VersionConflict's %q", err, want)
+	}
 	if r := wantFields(t, s, "r", "a", "A", "b", "B"); r.Version != v2 {
 		t.Fatalf("version %d after a conflict, want %d", r.Version, v2)
 	}
