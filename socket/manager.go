@@ -194,11 +194,11 @@ func (m *Manager[T]) Open(ctx context.Context, id string, initial T) (*Socket[T]
 		return nil, m.err
 	}
 	s := &Socket[T]{
-		store:   m.store,
-		opts:    &m.opts,
-		tab:     m.tab,
-		id:      id,
-		fs:      make([]fieldState, len(m.tab.fields)),
+		store: m.store,
+		opts:  &m.opts,
+		tab:   m.tab,
+		id:    id,
+		fs:    make([]fieldState, len(m.tab.fields)),
 	}
 	s.rv = reflect.ValueOf(&s.state).Elem()
 	s.state = cloneContext(m.tab, &initial)
