@@ -86,16 +86,19 @@ func TestOpenTokenOpensTheInstanceItNames(t *testing.T) {
 // token that was not issued for this owner, this id and now: each is
 // refused with an error matching token.ErrInvalid, and no call reaches the
 // store.
-func TestOpenTokenRefusesBadTokensBeforeTheStore(t *testing.T) {
-	e := newTokenEnv(t)
+// badToken is a token an attacker presents, as owner.
+type badToken struct{ name, tok, owner string }
+
+// badTokens returns forged, damaged and misused variants of e's token.
+func badTokens(t *testing.T, e *tokenEnv) []badToken {
+	t.Helper()
 	raw, err := base64.RawURLEncoding.DecodeString(e.tok)
 	if err != nil {
 		t.Fatal(err)
 	}
 	enc := base64.RawURLEncoding.EncodeToString
-	type attempt struct{ name, tok, owner string }
-	var attempts []attempt
-	add := func(name, tok, owner string) { attempts = append(attempts, attempt{name, tok, owner}) }
+	var attempts []badToken
+	add := func(name, tok, owner string) { attempts = append(attempts, badToken{name, tok, owner}) }
 
 	forger, err := token.NewSigner([][]byte{bytes.Repeat([]byte("f"), token.MinKeySize)})
 	if err != nil {
@@ -124,7 +127,12 @@ func TestOpenTokenRefusesBadTokensBeforeTheStore(t *testing.T) {
 	otherRaw, _ := base64.RawURLEncoding.DecodeString(other)
 	add("a token for X with id Y spliced in", enc(append(append(bytes.Clone(raw[:9]), "page-of-bob"...), raw[len(raw)-32:]...)), "alice")
 	add("a token for Y with X's MAC", enc(append(bytes.Clone(otherRaw[:len(otherRaw)-32]), raw[len(raw)-32:]...)), "alice")
+	return attempts
+}
 
+func TestOpenTokenRefusesBadTokensBeforeTheStore(t *testing.T) {
+	e := newTokenEnv(t)
+	attempts := badTokens(t, e)
 	for _, a := range attempts {
 		s, err := e.mgr.OpenToken(t.Context(), e.signer, a.tok, a.owner, notes{})
 		if !errors.Is(err, token.ErrInvalid) || s != nil {
