@@ -154,9 +154,26 @@ func BenchmarkApply(b *testing.B) {
 				})
 			})
 		})
+		b.Run(fmt.Sprintf("goroutines=%d/impl=livectx-versioned", n), func(b *testing.B) {
+			// What a socket's event sends: the write checks the version.
+			versions := make([]uint64, n)
+			wire(b, c, out, in, func() {
+				runGoroutines(b, n, func(g int) error {
+					v, err := s.Apply(ctx, fmt.Sprint("versioned-", g), store.Change{Set: map[string][]byte{"field": value}, CheckVersion: true, IfVersion: versions[g]})
+					versions[g] = v
+					return err
+				})
+			})
+		})
 		b.Run(fmt.Sprintf("goroutines=%d/impl=raw", n), func(b *testing.B) {
 			wire(b, c, out, in, func() {
 				runGoroutines(b, n, func(g int) error { return rawApply(ctx, c, fmt.Sprint(prefix, "apply-", g), value) })
+			})
+		})
+		b.Run(fmt.Sprintf("goroutines=%d/impl=blind-set", n), func(b *testing.B) {
+			// What the peers send per event: SET of one value, no check.
+			wire(b, c, out, in, func() {
+				runGoroutines(b, n, func(g int) error { return c.Set(ctx, fmt.Sprint(prefix, "set-", g), value, benchTTL).Err() })
 			})
 		})
 		b.Run(fmt.Sprintf("goroutines=%d/impl=script-floor", n), func(b *testing.B) {
