@@ -187,15 +187,11 @@ var decoders = sync.Pool{New: func() any {
 // msgpack.Unmarshal it does not preallocate values from msgpack's per-type
 // caches, which start a goroutine per type that never ends.
 func Unmarshal(id, field string, b []byte, v any) error {
-	return unmarshal(id, field, b, v, false)
-}
-
-func unmarshal(id, field string, b []byte, v any, shared bool) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("codec: unmarshal field %q of record %q: want a non-nil pointer, got %T", field, id, v)
 	}
-	return decode(id, field, b, planFor(rv.Type().Elem()), rv.Elem(), v, shared)
+	return decode(id, field, b, planFor(rv.Type().Elem()), rv.Elem(), v, false)
 }
 
 // A Decoder decodes values of one type as Unmarshal does, with the work
@@ -222,7 +218,6 @@ func DecoderFor(t reflect.Type) *Decoder { return &Decoder{typ: t, plan: planFor
 // of another type, or one that cannot be addressed, is the caller's error,
 // returned as a plain error.
 func (d *Decoder) DecodeShared(id, field string, b []byte, v reflect.Value) error {
-	const shared = true
 	if !v.IsValid() || v.Type() != d.typ || !v.CanAddr() {
 		return fmt.Errorf("codec: decode field %q of record %q: want an addressable %v, got %v", field, id, d.typ, v)
 	}
@@ -230,7 +225,7 @@ func (d *Decoder) DecodeShared(id, field string, b []byte, v reflect.Value) erro
 	if d.plan.op == opMsgpack {
 		ptr = v.Addr().Interface()
 	}
-	return decode(id, field, b, d.plan, v, ptr, shared)
+	return decode(id, field, b, d.plan, v, ptr, true)
 }
 
 // decode decodes b into v, addressable, whose plan is p; ptr is v's address
