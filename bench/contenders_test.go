@@ -233,6 +233,15 @@ func (c *counting) Apply(ctx context.Context, id string, ch store.Change) (uint6
 	return c.next.Apply(ctx, id, ch)
 }
 
+// LoadShared and Unwrap keep the counter transparent to store.As, so that
+// the sockets borrow the bytes of a store that lends them
+// (store.SharedLoader) as they would without it.
+func (c *counting) LoadShared(ctx context.Context, id string) (store.Record, error) {
+	return c.next.(store.SharedLoader).LoadShared(ctx, id)
+}
+
+func (c *counting) Unwrap() store.ContextStore { return c.next }
+
 func (c *counting) Delete(ctx context.Context, id string) error { return c.next.Delete(ctx, id) }
 func (c *counting) Touch(ctx context.Context, id string) error  { return c.next.Touch(ctx, id) }
 func (c *counting) Close() error                                { return c.next.Close() }

@@ -6,7 +6,9 @@
 // in or out). A record's values share one allocation, made when it is
 // created or replaced; a value rewritten with a new length gets its own, so
 // a record may hold up to its size again in values it no longer uses until
-// it is replaced.
+// it is replaced. A value rewritten with the same length is overwritten in
+// place, unless LoadShared has lent the record's values: from then on every
+// rewrite gets a fresh slice, and the lent bytes never change.
 //
 // Expiry: with store.WithTTL, a record whose time to live has passed (by the
 // configured clock) behaves as missing at once, and a sweeper goroutine,
@@ -58,8 +60,8 @@ func WithSweepInterval(d time.Duration) Option {
 	return store.BackendOption("memory.WithSweepInterval", func(s *settings) { s.sweepInterval = d })
 }
 
-// Store is an in-memory store.ContextStore and store.Lister. It is safe for
-// concurrent use.
+// Store is an in-memory store.ContextStore, store.Lister, store.TTLReader
+// and store.SharedLoader. It is safe for concurrent use.
 type Store struct {
 	cfg      *store.Config
 	maxBytes int
@@ -78,6 +80,7 @@ type record struct {
 	version uint64
 	size    int
 	expires time.Time // zero: never
+	lent    bool      // LoadShared lent the values: set never overwrites one
 }
 
 // field is one field of a record. A slice of them, searched by name, holds
@@ -138,7 +141,7 @@ func (r *record) set(name string, v []byte) {
 	switch {
 	case !ok:
 		r.fields = slices.Insert(r.fields, i, field{name, slices.Clone(v)})
-	case len(v) == len(r.fields[i].val):
+	case len(v) == len(r.fields[i].val) && !r.lent:
 		// Overwritten in place: the store's bytes are seen by nobody else.
 		copy(r.fields[i].val, v)
 	default:
@@ -252,6 +255,18 @@ func (s *Store) lock(ctx context.Context, op, id string) error {
 
 // Load returns a copy of the record under id, or store.ErrNotFound.
 func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
+	return s.load(ctx, id, false)
+}
+
+// LoadShared returns the record under id with its values lent rather than
+// copied (see store.SharedLoader), or store.ErrNotFound. The lent bytes are
+// no longer counted by WithMaxBytes once the record is rewritten or
+// removed, though the caller keeps them alive.
+func (s *Store) LoadShared(ctx context.Context, id string) (store.Record, error) {
+	return s.load(ctx, id, true)
+}
+
+func (s *Store) load(ctx context.Context, id string, lend bool) (store.Record, error) {
 	if err := s.begin(ctx, "load", id); err != nil {
 		return store.Record{}, err
 	}
@@ -260,13 +275,20 @@ func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
 	if r == nil {
 		return store.Record{}, fmt.Errorf("memory: load %q: %w", id, store.ErrNotFound)
 	}
+	fields := make(map[string][]byte, len(r.fields))
+	if lend {
+		r.lent = true
+		for _, f := range r.fields {
+			fields[f.name] = f.val[:len(f.val):len(f.val)] // an append cannot reach the store's bytes
+		}
+		return store.Record{Fields: fields, Version: r.version}, nil
+	}
 	// The copies share one allocation; each is capped at its length.
 	n := 0
 	for _, f := range r.fields {
 		n += len(f.val)
 	}
 	buf := make([]byte, 0, n)
-	fields := make(map[string][]byte, len(r.fields))
 	for _, f := range r.fields {
 		fields[f.name] = copyInto(&buf, f.val)
 	}

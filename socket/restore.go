@@ -61,7 +61,7 @@ func (s *Socket[T]) Reload(ctx context.Context) error {
 	if s.closed {
 		return fmt.Errorf("%w: reload %q", ErrClosed, s.id)
 	}
-	rec, err := s.store.Load(ctx, s.id)
+	rec, err := load(ctx, s.store, s.id)
 	if err == nil {
 		err = s.reload(rec)
 	}
@@ -85,7 +85,7 @@ func (s *Socket[T]) Sync(ctx context.Context) (bool, error) {
 	if s.closed {
 		return false, fmt.Errorf("%w: sync %q", ErrClosed, s.id)
 	}
-	rec, err := s.store.Load(ctx, s.id)
+	rec, err := load(ctx, s.store, s.id)
 	switch {
 	case errors.Is(err, store.ErrNotFound) && s.version == 0:
 		return false, nil // not created yet, by anyone
@@ -119,6 +119,17 @@ func (s *Socket[T]) reload(rec store.Record) error {
 	}
 	s.rendered = false
 	return nil
+}
+
+// load reads the record under id, with the store's own bytes where the
+// store lends them (store.SharedLoader): restore decodes strings that share
+// the bytes they are read from, so a context restored from a store in
+// memory holds no second copy of them.
+func load(ctx context.Context, st store.ContextStore, id string) (store.Record, error) {
+	if l, ok := store.As[store.SharedLoader](st); ok {
+		return l.LoadShared(ctx, id)
+	}
+	return st.Load(ctx, id)
 }
 
 // restore decodes rec's fields into the context, whose stored fields hold

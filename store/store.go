@@ -39,7 +39,8 @@
 //     missing record returns nil;
 //   - copies bytes at the boundary: what Load returns belongs to the
 //     caller (never a view into a transaction or the store's own memory),
-//     and Apply keeps neither the Change's map nor its bytes;
+//     and Apply keeps neither the Change's map nor its bytes (SharedLoader
+//     is the one way to lend a reader the store's bytes);
 //   - honours ctx: a call whose ctx is done returns ctx's error having
 //     written nothing; a backend without cancellation checks ctx.Err()
 //     first;
@@ -52,8 +53,8 @@
 //     and stops and waits for them in Close, which is idempotent, makes
 //     every later call return ErrClosed, and closes only what the backend
 //     opened itself;
-//   - implements an optional interface (Lister, TTLReader) only when it can
-//     serve it, never with a method that panics;
+//   - implements an optional interface (Lister, TTLReader, SharedLoader)
+//     only when it can serve it, never with a method that panics;
 //   - runs storetest.Run from its tests, with expiry following the suite's
 //     clock (WithClock, or storetest.Clock.OnAdvance for a server's clock).
 //
@@ -162,6 +163,20 @@ type TTLReader interface {
 	// never expires, or ErrNotFound when it is missing or expired. It does
 	// not refresh the time to live.
 	TTL(ctx context.Context, id string) (time.Duration, error)
+}
+
+// SharedLoader is implemented by stores that can lend a record's bytes
+// instead of copying them, for readers that decode a record and keep the
+// result (socket does, so that the strings of a restored context point
+// into the store's copy rather than into a second one). Find it with As.
+type SharedLoader interface {
+	// LoadShared is Load, except that the values of the returned Fields
+	// are the store's own bytes, lent: the caller must never modify them.
+	// The store never modifies them either (a later Apply stores fresh
+	// slices), so they keep their content for as long as the caller holds
+	// them, after the record changes or is deleted. The map is the
+	// caller's.
+	LoadShared(ctx context.Context, id string) (Record, error)
 }
 
 // Record is what a store holds for one instance.

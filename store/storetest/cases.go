@@ -66,6 +66,7 @@ var cases = []struct {
 	{"apply and touch refresh the time to live and load does not", ttlRefresh},
 	{"delete is idempotent", deleteIdempotent},
 	{"bytes are not aliased in or out", noAliasing},
+	{"lent bytes never change", lentBytes},
 	{"a cancelled context returns its error and writes nothing", cancelledContext},
 	{"concurrent versioned writers to one id lose no acknowledged write", concurrentOneID},
 	{"many ids written in parallel stay independent", concurrentManyIDs},
@@ -383,6 +384,47 @@ func noAliasing(t *testing.T, e *env) {
 	copy(out.Fields["a"], "MUTATED!")
 	out.Fields["c"] = []byte("added to the result")
 	wantFields(t, s, "r", "a", "original")
+}
+
+// lentBytes checks a store.SharedLoader: LoadShared reads what Load reads,
+// and the bytes it lent keep their content through every later change of
+// the record (a rewrite of the same length, of another length, a replace, a
+// delete), while an append to one cannot reach the store's bytes.
+func lentBytes(t *testing.T, e *env) {
+	s := e.open(t)
+	l, ok := store.As[store.SharedLoader](s)
+	if !ok {
+		t.Skipf("%T does not lend bytes (store.As[store.SharedLoader])", s)
+	}
+	_, err := l.LoadShared(ctx(), "r")
+	wantErr(t, "LoadShared of a missing id", err, store.ErrNotFound)
+	apply(t, s, "r", set("a", "AAAA", "b", "BBBB", "c", "CCCC"))
+	lent, err := l.LoadShared(ctx(), "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := load(t, s, "r"); lent.Version != want.Version || !maps.EqualFunc(lent.Fields, want.Fields, bytes.Equal) {
+		t.Fatalf("LoadShared = %s v%d, Load = %s v%d", show(lent.Fields), lent.Version, show(want.Fields), want.Version)
+	}
+	_ = append(lent.Fields["a"], "-appended"...)
+	apply(t, s, "r", set("a", "WXYZ", "b", "longer than before"))
+	apply(t, s, "r", store.Change{Delete: []string{"c"}})
+	again, err := l.LoadShared(ctx(), "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, s, "r", set("a", "1234"))
+	apply(t, s, "r", store.Change{Set: map[string][]byte{"d": []byte("D")}, Replace: true})
+	if err := s.Delete(ctx(), "r"); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, s, "r", set("a", "5678", "b", "BBBB"))
+	if want := set("a", "AAAA", "b", "BBBB", "c", "CCCC").Set; !maps.EqualFunc(lent.Fields, want, bytes.Equal) {
+		t.Fatalf("bytes lent before four changes now read %s, want %s", show(lent.Fields), show(want))
+	}
+	if want := set("a", "WXYZ", "b", "longer than before").Set; !maps.EqualFunc(again.Fields, want, bytes.Equal) {
+		t.Fatalf("bytes lent before three changes now read %s, want %s", show(again.Fields), show(want))
+	}
 }
 
 func cancelledContext(t *testing.T, e *env) {
