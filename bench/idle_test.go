@@ -74,8 +74,9 @@ func idleHolders() []struct {
 			return []any{st, socks}, rec.Size()
 		}},
 		// The same after a reconnect: every socket restored its context
-		// from the store, so its strings are its own rather than shared
-		// with the initial value the sockets above were opened with.
+		// from the store, whose strings share the bytes the memory store
+		// lends (store.SharedLoader) rather than the initial value the
+		// sockets above were opened with.
 		{"livectx-store+restored-sockets", func(tb testing.TB, c Ctx) (any, int) {
 			st := memory.New()
 			tb.Cleanup(func() { st.Close() })
