@@ -3,6 +3,8 @@ package redisstore_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"runtime"
@@ -15,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/livectx/livectx/internal/redistest"
+	"github.com/livectx/livectx/redisstore"
 	"github.com/livectx/livectx/store"
 )
 
@@ -84,11 +87,12 @@ func runGoroutines(b *testing.B, n int, op func(g int) error) {
 	})
 }
 
-// wire reports the bytes sent and received per operation, and the CPU time
-// the server's main thread spent per operation: what bounds a Redis
-// server's throughput, and less noisy than wall time on a shared machine.
+// wire reports the bytes sent and received per operation, the CPU time
+// the server's main thread spent per operation (what bounds a Redis
+// server's throughput, and less noisy than wall time on a shared machine),
+// and the part of it spent inside the commands (cmd-µs/op).
 func wire(b *testing.B, c *redis.Client, out, in *atomic.Int64, do func()) {
-	cpu0 := serverCPU(b, c)
+	cpu0, cmd0 := serverCPU(b, c), commandTime(b, c)
 	out.Store(0)
 	in.Store(0)
 	do()
@@ -96,6 +100,56 @@ func wire(b *testing.B, c *redis.Client, out, in *atomic.Int64, do func()) {
 	b.ReportMetric(float64(sent)/float64(b.N), "sent-B/op")
 	b.ReportMetric(float64(recv)/float64(b.N), "recv-B/op")
 	b.ReportMetric((serverCPU(b, c)-cpu0)*1e6/float64(b.N), "server-µs/op")
+	b.ReportMetric(commandTime(b, c).since(cmd0)/float64(b.N), "cmd-µs/op")
+}
+
+// commandTimes are the microseconds the server spent inside each command
+// (INFO commandstats): its work on the records, without the socket reads
+// and writes, parsing and replies around it, which cost about the same for
+// any command sent alone and make most of server-µs/op and of its noise.
+type commandTimes map[string]float64
+
+// since returns the microseconds spent in commands since t0: in scripts
+// and functions when some ran (the commands they call are counted in their
+// time and again on their own), else in every command but INFO.
+func (t commandTimes) since(t0 commandTimes) float64 {
+	var scripts, all float64
+	for k, v := range t {
+		switch d := v - t0[k]; k {
+		case "info":
+		case "eval", "evalsha", "fcall":
+			scripts += d
+			all += d
+		default:
+			all += d
+		}
+	}
+	if scripts > 0 {
+		return scripts
+	}
+	return all
+}
+
+// commandTime returns the server's commandTimes.
+func commandTime(b *testing.B, c *redis.Client) commandTimes {
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := commandTimes{}
+	for _, line := range strings.Split(info, "\r\n") {
+		// cmdstat_hset:calls=2,usec=12,usec_per_call=6.00,...
+		name, stats, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
+		if !ok || name == line {
+			continue
+		}
+		for _, kv := range strings.Split(stats, ",") {
+			if v, ok := strings.CutPrefix(kv, "usec="); ok {
+				t[name], _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
+	return t
 }
 
 // serverCPU returns the seconds of CPU the server's main thread has used.
@@ -127,6 +181,50 @@ redis.call('HSET', KEYS[1], '', '1 1028', 'field', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`)
 
+// applyFunctions is a library of Redis 7 functions named lib: lib_floor
+// makes floorScript's four calls, lib_apply runs apply.lua's body (KEYS and
+// ARGV its parameters). FCALL skips EVALSHA's script-cache lookup; these
+// show whether that makes a call cheaper (on Redis 7.0.15 it does not).
+func applyFunctions(lib string) string {
+	return "#!lua name=" + lib + `
+redis.register_function('` + lib + `_floor', function(KEYS, ARGV)
+redis.call('HGET', KEYS[1], '')
+redis.call('HSTRLEN', KEYS[1], 'field')
+redis.call('HSET', KEYS[1], '', '1 1028', 'field', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+end)
+redis.register_function('` + lib + `_apply', function(KEYS, ARGV)
+` + redisstore.ApplySource + `
+end)`
+}
+
+// loadFunctions loads applyFunctions under a library name of its own, and
+// deletes the library when b ends (functions are global to the server). It
+// returns the library's name, or "" when the server has no functions.
+func loadFunctions(b *testing.B, c *redis.Client) string {
+	r := make([]byte, 8)
+	rand.Read(r)
+	lib := "livectx_bench_" + hex.EncodeToString(r)
+	ctx := context.Background()
+	if err := c.FunctionLoad(ctx, applyFunctions(lib)).Err(); err != nil {
+		b.Logf("no functions on this server (Redis 7 has them): %v", err)
+		return ""
+	}
+	b.Cleanup(func() {
+		if err := c.FunctionDelete(ctx, lib).Err(); err != nil {
+			b.Errorf("deleting function library %s: %v", lib, err)
+		}
+	})
+	return lib
+}
+
+// versionedArgs are apply.lua's ARGV for a versioned merge of one field
+// named "field" (see apply.lua), as a store sends them.
+func versionedArgs(version uint64, value []byte) []any {
+	return []any{version, "0", benchTTL.Milliseconds(), 1 << 24, 1, "field", value}
+}
+
 // rawApply is what Apply of one field does without versioning: HSET and
 // PEXPIRE in one pipeline, one round trip.
 func rawApply(ctx context.Context, c *redis.Client, key string, value []byte) error {
@@ -145,6 +243,8 @@ func BenchmarkApply(b *testing.B) {
 	s := newStore(b, c, store.WithTTL(benchTTL))
 	prefix := redistest.Prefix(b, c)
 	value := bytes.Repeat([]byte("v"), 1024)
+	applyScript := redis.NewScript(redisstore.ApplySource)
+	lib := loadFunctions(b, c)
 	for _, n := range []int{1, 32} {
 		b.Run(fmt.Sprintf("goroutines=%d/impl=livectx", n), func(b *testing.B) {
 			wire(b, c, out, in, func() {
@@ -154,13 +254,15 @@ func BenchmarkApply(b *testing.B) {
 				})
 			})
 		})
+		// The versioned cases keep each record's version across the calls
+		// b.Run makes, and a record per goroutine count.
+		versions := map[string][]uint64{"livectx": make([]uint64, n), "script": make([]uint64, n), "fcall": make([]uint64, n)}
 		b.Run(fmt.Sprintf("goroutines=%d/impl=livectx-versioned", n), func(b *testing.B) {
 			// What a socket's event sends: the write checks the version.
-			versions := make([]uint64, n)
 			wire(b, c, out, in, func() {
 				runGoroutines(b, n, func(g int) error {
-					v, err := s.Apply(ctx, fmt.Sprint("versioned-", g), store.Change{Set: map[string][]byte{"field": value}, CheckVersion: true, IfVersion: versions[g]})
-					versions[g] = v
+					v, err := s.Apply(ctx, fmt.Sprint("versioned-", n, "-", g), store.Change{Set: map[string][]byte{"field": value}, CheckVersion: true, IfVersion: versions["livectx"][g]})
+					versions["livectx"][g] = v
 					return err
 				})
 			})
@@ -182,6 +284,47 @@ func BenchmarkApply(b *testing.B) {
 				runGoroutines(b, n, func(g int) error {
 					key := fmt.Sprint(prefix, "floor-", g)
 					return floorScript.Run(ctx, c, []string{key}, value, ttl).Err()
+				})
+			})
+		})
+		b.Run(fmt.Sprintf("goroutines=%d/impl=script-apply", n), func(b *testing.B) {
+			// What livectx-versioned sends, from the client itself: the
+			// server's work is the same, the store's queue is left out.
+			versions := versions["script"]
+			wire(b, c, out, in, func() {
+				runGoroutines(b, n, func(g int) error {
+					key := fmt.Sprint(prefix, "script-apply-", n, "-", g)
+					v, err := applyScript.Run(ctx, c, []string{key}, versionedArgs(versions[g], value)...).Uint64()
+					versions[g] = v
+					return err
+				})
+			})
+		})
+		b.Run(fmt.Sprintf("goroutines=%d/impl=fcall-floor", n), func(b *testing.B) {
+			// script-floor's four calls as a function.
+			if lib == "" {
+				b.Skip("no functions")
+			}
+			ttl := benchTTL.Milliseconds()
+			wire(b, c, out, in, func() {
+				runGoroutines(b, n, func(g int) error {
+					key := fmt.Sprint(prefix, "fcall-floor-", g)
+					return c.FCall(ctx, lib+"_floor", []string{key}, value, ttl).Err()
+				})
+			})
+		})
+		b.Run(fmt.Sprintf("goroutines=%d/impl=fcall-apply", n), func(b *testing.B) {
+			// script-apply's body and arguments as a function.
+			if lib == "" {
+				b.Skip("no functions")
+			}
+			versions := versions["fcall"]
+			wire(b, c, out, in, func() {
+				runGoroutines(b, n, func(g int) error {
+					key := fmt.Sprint(prefix, "fcall-apply-", n, "-", g)
+					v, err := c.FCall(ctx, lib+"_apply", []string{key}, versionedArgs(versions[g], value)...).Uint64()
+					versions[g] = v
+					return err
 				})
 			})
 		})

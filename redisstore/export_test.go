@@ -6,3 +6,6 @@ func Waiting(s *Store) int {
 	defer s.qmu.Unlock()
 	return len(s.queue)
 }
+
+// ApplySource is apply.lua, for the benchmarks that send it themselves.
+var ApplySource = applySource
