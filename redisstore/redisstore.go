@@ -31,8 +31,10 @@
 // Writes that arrive while two calls are in flight wait and go together in
 // the next call's pipeline (split among a Cluster's nodes by go-redis), so
 // that under load the server reads, parses and answers many writes per round
-// trip: each stays its own script, atomic on its own. The client's hooks see
-// such a pipeline under the context of the write that started it.
+// trip: each stays its own script, atomic on its own. Loads do the same
+// among themselves (a node's clients reconnecting at once after a failover
+// share round trips). The client's hooks see such a pipeline under the
+// context of the call that started it.
 //
 // # Durability
 //
@@ -125,10 +127,7 @@ type Store struct {
 	closed bool
 	calls  sync.WaitGroup
 
-	// Writes waiting for a call (see apply.go).
-	qmu     sync.Mutex
-	queue   []*write
-	sending int // calls in flight
+	writes, loads queue // calls waiting for a round trip (see queue.go)
 }
 
 var (
@@ -198,20 +197,24 @@ func contextTimeouts(client redis.UniversalClient) bool {
 
 // Load returns the record under id, or an error matching store.ErrNotFound
 // when it is missing or expired. The returned bytes belong to the caller.
+// Loads that arrive together share round trips, as writes do.
 func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
+	c := &call{args: []any{"hgetall", s.key(id)}, load: true, done: make(chan struct{})}
+	err := store.ValidateID(id)
+	if err == nil {
+		err = s.submit(ctx, &s.loads, c)
+	}
+	if err == nil {
+		err = c.err
+	}
+	if err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE") {
+		// Something else wrote a non-hash under our key.
+		err = &store.CorruptError{ID: id, Err: err}
+	}
 	var rec store.Record
-	err := s.do(ctx, id, func(ctx context.Context) error {
-		h, err := s.client.HGetAll(ctx, s.key(id)).Result()
-		if err != nil {
-			if strings.HasPrefix(err.Error(), "WRONGTYPE") {
-				// Something else wrote a non-hash under our key.
-				return &store.CorruptError{ID: id, Err: err}
-			}
-			return err
-		}
-		rec, err = record(id, h)
-		return err
-	})
+	if err == nil {
+		rec, err = record(id, c.hash)
+	}
 	if err != nil {
 		return store.Record{}, fmt.Errorf("redisstore: load %q: %w", id, err)
 	}

@@ -822,3 +822,83 @@ func TestApplyOfThousandsOfFields(t *testing.T) {
 		}
 	})
 }
+
+// TestLoadsArrivingTogetherShareRoundTrips holds the replies of the first
+// loads while 64 more arrive, as when a node's clients reconnect at once:
+// the waiting loads go in a few pipelines, not 64 round trips, and each
+// gets its own record.
+func TestLoadsArrivingTogetherShareRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	mr, direct := redistest.Miniredis(t)
+	seed := newStore(t, direct, redisstore.WithPrefix("held:"))
+	const n = 64
+	for i := range n {
+		if _, err := seed.Apply(ctx, fmt.Sprint("r", i), store.Change{Set: map[string][]byte{"i": []byte(strconv.Itoa(i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := &heldLoads{gate: make(chan struct{})}
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: n, Dialer: g.dial})
+	t.Cleanup(func() { c.Close() })
+	s := newStore(t, c, redisstore.WithPrefix("held:"))
+
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			rec, err := s.Load(ctx, fmt.Sprint("r", i))
+			if err == nil && string(rec.Fields["i"]) != strconv.Itoa(i) {
+				err = fmt.Errorf("load of r%d read %q", i, rec.Fields)
+			}
+			errs <- err
+		}()
+	}
+	for int(g.loads.Load())+redisstore.WaitingLoads(s) < n {
+		time.Sleep(time.Millisecond)
+	}
+	close(g.gate)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two round trips were in flight when the rest arrived; those wait for
+	// them and go in pipelines of at most 128.
+	if w := g.writes.Load(); w > 4 {
+		t.Errorf("%d loads took %d round trips, want at most 4", n, w)
+	}
+}
+
+// heldLoads is a go-redis Dialer whose connections count the HGETALLs they
+// send, and the writes that hold them, and hold their replies until gate is
+// closed.
+type heldLoads struct {
+	gate          chan struct{}
+	loads, writes atomic.Int32
+}
+
+func (g *heldLoads) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	return &heldConn{Conn: conn, g: g}, err
+}
+
+type heldConn struct {
+	net.Conn
+	g     *heldLoads
+	armed bool // the last write held loads: hold its reply
+}
+
+func (c *heldConn) Write(b []byte) (int, error) {
+	if n := bytes.Count(b, []byte("\r\nhgetall\r\n")); n > 0 {
+		c.g.loads.Add(int32(n))
+		c.g.writes.Add(1)
+		c.armed = true
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *heldConn) Read(b []byte) (int, error) {
+	if c.armed {
+		<-c.g.gate
+	}
+	return c.Conn.Read(b)
+}
