@@ -201,8 +201,8 @@ func (m *Manager[T]) Open(ctx context.Context, id string, initial T) (*Socket[T]
 		fs:    make([]fieldState, len(m.tab.fields)),
 	}
 	s.rv = reflect.ValueOf(&s.state).Elem()
-	s.state = cloneContext(m.tab, &initial)
 	if !reflect.ValueOf(&initial).Elem().IsZero() { // a zero initial needs no copy
+		s.state = cloneContext(m.tab, &initial)
 		c := cloneContext(m.tab, &initial)
 		s.initial = &c
 	}
