@@ -267,32 +267,49 @@ func (s *Store) LoadShared(ctx context.Context, id string) (store.Record, error)
 }
 
 func (s *Store) load(ctx context.Context, id string, lend bool) (store.Record, error) {
-	if err := s.begin(ctx, "load", id); err != nil {
+	var room [16]field // the usual record's fields, on the stack
+	fs, version, err := s.snapshot(ctx, id, lend, room[:0])
+	if err != nil {
 		return store.Record{}, err
+	}
+	// The map is made after the lock is released: a node's reconnecting
+	// clients load at once.
+	fields := make(map[string][]byte, len(fs))
+	for _, f := range fs {
+		fields[f.name] = f.val
+	}
+	return store.Record{Fields: fields, Version: version}, nil
+}
+
+// snapshot appends to fs the fields of the record under id, their values
+// lent or copied (in one allocation), each capped at its length so that an
+// append cannot reach what follows, and returns them and the record's
+// version.
+func (s *Store) snapshot(ctx context.Context, id string, lend bool, fs []field) ([]field, uint64, error) {
+	if err := s.begin(ctx, "load", id); err != nil {
+		return nil, 0, err
 	}
 	defer s.mu.Unlock()
 	r := s.live(id, s.cfg.Now())
 	if r == nil {
-		return store.Record{}, fmt.Errorf("memory: load %q: %w", id, store.ErrNotFound)
+		return nil, 0, fmt.Errorf("memory: load %q: %w", id, store.ErrNotFound)
 	}
-	fields := make(map[string][]byte, len(r.fields))
 	if lend {
 		r.lent = true
 		for _, f := range r.fields {
-			fields[f.name] = f.val[:len(f.val):len(f.val)] // an append cannot reach the store's bytes
+			fs = append(fs, field{f.name, f.val[:len(f.val):len(f.val)]})
 		}
-		return store.Record{Fields: fields, Version: r.version}, nil
+		return fs, r.version, nil
 	}
-	// The copies share one allocation; each is capped at its length.
 	n := 0
 	for _, f := range r.fields {
 		n += len(f.val)
 	}
 	buf := make([]byte, 0, n)
 	for _, f := range r.fields {
-		fields[f.name] = copyInto(&buf, f.val)
+		fs = append(fs, field{f.name, copyInto(&buf, f.val)})
 	}
-	return store.Record{Fields: fields, Version: r.version}, nil
+	return fs, r.version, nil
 }
 
 // Apply writes c atomically; see store.ContextStore.
