@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unsafe"
 
 	"go.etcd.io/bbolt"
 
@@ -235,9 +236,23 @@ func (s *Store) load(ctx context.Context, id string) (rec store.Record, err erro
 			return store.ErrNotFound
 		}
 		rec.Version = m.version
-		rec.Fields = make(map[string][]byte)
+		// v dies with tx: the fields are copied, names and values into one
+		// allocation, sized by a first pass over the record's keys.
+		n, size := 0, 0
 		for k, v = c.Next(); bytes.HasPrefix(k, pfx); k, v = c.Next() {
-			rec.Fields[string(k[len(pfx):])] = bytes.Clone(v) // v dies with tx
+			n, size = n+1, size+len(k)-len(pfx)+len(v)
+		}
+		buf := make([]byte, 0, size)
+		rec.Fields = make(map[string][]byte, n)
+		c.Seek(pfx)
+		for k, v = c.Next(); bytes.HasPrefix(k, pfx); k, v = c.Next() {
+			// The value is capped at its length, so that an append to it
+			// cannot reach the next name, which nothing writes again.
+			start := len(buf)
+			buf = append(buf, k[len(pfx):]...)
+			mid := len(buf)
+			buf = append(buf, v...)
+			rec.Fields[unsafe.String(unsafe.SliceData(buf[start:mid]), mid-start)] = buf[mid:len(buf):len(buf)]
 		}
 		return nil
 	})
