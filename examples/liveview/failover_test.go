@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,12 +22,7 @@ const failoverBound = 5 * time.Second
 // rejoins the other node through the proxy with the state intact.
 func TestThePageSurvivesLosingItsNode(t *testing.T) {
 	urls := redisURLs(t)
-	names := make([]string, 0, len(urls))
-	for name := range urls {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, backend := range names {
+	for _, backend := range slices.Sorted(maps.Keys(urls)) {
 		t.Run(backend, func(t *testing.T) {
 			b := newBrowser(t)
 			storeURL := urls[backend]
@@ -121,12 +117,7 @@ func TestThePageResumesAfterARestartOnBolt(t *testing.T) {
 // shows what version 1 stored.
 func TestARollingDeployResumesOnTheNextVersion(t *testing.T) {
 	urls := redisURLs(t)
-	names := make([]string, 0, len(urls))
-	for name := range urls {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, backend := range names {
+	for _, backend := range slices.Sorted(maps.Keys(urls)) {
 		t.Run(backend, func(t *testing.T) {
 			b := newBrowser(t)
 			storeURL := urls[backend]

@@ -44,19 +44,9 @@ func newMemory(t testing.TB) store.ContextStore {
 // when it holds no record.
 func storedCount(t testing.TB, st store.ContextStore, p page) int {
 	t.Helper()
-	id := strings.TrimPrefix(p.elemID, elementPrefix)
-	rec, err := st.Load(context.Background(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return -1
-	}
-	if err != nil {
-		t.Fatalf("load %q: %v", id, err)
-	}
 	var n int
-	if b, ok := rec.Fields["count"]; ok {
-		if err := codec.Unmarshal(id, "count", b, &n); err != nil {
-			t.Fatal(err)
-		}
+	if found, _ := stored(t, st, p, "count", &n); !found {
+		return -1
 	}
 	return n
 }
@@ -123,21 +113,35 @@ func TestAGoClientJoinsClicksAndLeaves(t *testing.T) {
 }
 
 // storedField decodes the field name of the page's record into v, and
-// reports whether the record has it.
+// reports whether the record has it; the store must hold the record.
 func storedField(t testing.TB, st store.ContextStore, p page, name string, v any) bool {
+	t.Helper()
+	found, has := stored(t, st, p, name, v)
+	if !found {
+		t.Fatalf("the store holds no record for %q", p.elemID)
+	}
+	return has
+}
+
+// stored decodes the field name of the page's record into v, and reports
+// whether the store holds the record and whether the record has the field.
+func stored(t testing.TB, st store.ContextStore, p page, name string, v any) (found, has bool) {
 	t.Helper()
 	id := strings.TrimPrefix(p.elemID, elementPrefix)
 	rec, err := st.Load(context.Background(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, false
+	}
 	if err != nil {
 		t.Fatalf("load %q: %v", id, err)
 	}
-	b, ok := rec.Fields[name]
-	if ok {
+	b, has := rec.Fields[name]
+	if has {
 		if err := codec.Unmarshal(id, name, b, v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return ok
+	return true, has
 }
 
 func TestTheFormIsKeptAndTheListIsTemporary(t *testing.T) {
