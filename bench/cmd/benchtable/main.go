@@ -1,7 +1,9 @@
 // Command benchtable reads the output of the bench module's benchmarks (go
 // test -bench, any number of rounds, concatenated) and prints the Markdown
 // table README.md quotes: medians per benchmark, livectx against the
-// fastest peer on each backend and context size, and whether each bar holds.
+// fastest peer on each backend and context size, whether the difference
+// stands out of the run's noise (benchstat's test), and whether each bar
+// holds.
 //
 // Usage:
 //
@@ -19,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/perf/benchmath"
 )
 
 func main() {
@@ -95,6 +99,21 @@ func (r results) median(name, unit string) (float64, bool) {
 	return vs[len(vs)/2], true
 }
 
+// differs compares the rounds of unit under a (livectx) and under b (a
+// peer) with the Mann-Whitney U test, benchstat's: it returns the test's
+// p-value, with "~" when the difference is within the noise of the run
+// (p above 0.05, or too few rounds to tell).
+func (r results) differs(a, b, unit string) string {
+	t := &benchmath.DefaultThresholds
+	c := benchmath.AssumeNothing.Compare(
+		benchmath.NewSample(slices.Clone(r[a][unit]), t),
+		benchmath.NewSample(slices.Clone(r[b][unit]), t))
+	if c.P > c.Alpha {
+		return fmt.Sprintf("~ (p=%.2f)", c.P)
+	}
+	return fmt.Sprintf("p=%.3f", c.P)
+}
+
 // rounds returns the fewest values any event or mount benchmark has.
 func (r results) rounds() int {
 	n := -1
@@ -164,21 +183,23 @@ func write(w io.Writer, r results, date, machine, goVersion, note string) {
 	if note != "" {
 		p("%s\n", note)
 	}
-	p("Speed-up is the fastest peer's time divided by livectx's (above 1: livectx is faster).\n")
+	p("Speed-up is the fastest peer's time divided by livectx's (above 1: livectx is faster);\n")
+	p("p is the Mann-Whitney U test's of livectx's rounds against that peer's (benchstat's test),\n")
+	p("and ~ marks a difference within the noise of this run (p above 0.05).\n")
 	p("Bytes written are those handed to the backend per event: field names and values for livectx,\n")
 	p("the whole encoded context for the peers; syscall bytes are what the process wrote through\n")
 	p("system calls per event (bbolt's file pages, the commands sent to Redis).\n\n")
 
 	p("**Events**: mount once, then each event sets one int field and persists.\n\n")
-	p("| backend | context | livectx | fastest peer | peer | speed-up | B written livectx / peer | fewer bytes | syscall B written livectx / peer | allocs livectx / peer | bar |\n")
-	p("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	p("| backend | context | livectx | fastest peer | peer | speed-up | p | B written livectx / peer | fewer bytes | syscall B written livectx / peer | allocs livectx / peer | bar |\n")
+	p("| --- | --- | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |\n")
 	for _, b := range backends {
 		for _, s := range sizes {
 			lx := "Event/" + b + "/" + s + "/livectx"
 			lns, ok := r.median(lx, "ns/op")
 			peer, pns, pok := r.fastestPeer("Event", b, s)
 			if !ok || !pok {
-				p("| %s | %s | not measured | | | | | | | | |\n", b, s)
+				p("| %s | %s | not measured | | | | | | | | | |\n", b, s)
 				continue
 			}
 			pn := "Event/" + b + "/" + s + "/" + peer
@@ -193,41 +214,43 @@ func write(w io.Writer, r results, date, machine, goVersion, note string) {
 			}
 			speed := pns / lns
 			fewer := pw / max(lw, 1e-9)
-			p("| %s | %s | %s | %s | %s | %.2fx | %.0f / %.0f | %.0fx | %s | %.0f / %.0f | %s |\n",
-				b, s, dur(lns), peer, dur(pns), speed, lw, pw, fewer, sys, la, pa, eventBar(s, speed, fewer))
+			p("| %s | %s | %s | %s | %s | %.2fx | %s | %.0f / %.0f | %.0fx | %s | %.0f / %.0f | %s |\n",
+				b, s, dur(lns), peer, dur(pns), speed, r.differs(lx, pn, "ns/op"), lw, pw, fewer, sys, la, pa, eventBar(s, speed, fewer))
 		}
 	}
 
 	p("\n**Mount**: restore the whole context from the store.\n\n")
-	p("| backend | context | livectx | fastest peer | peer | speed-up | allocs livectx / peer | bar |\n")
-	p("| --- | --- | ---: | --- | ---: | ---: | ---: | --- |\n")
+	p("| backend | context | livectx | fastest peer | peer | speed-up | p | allocs livectx / peer | bar |\n")
+	p("| --- | --- | ---: | --- | ---: | ---: | --- | ---: | --- |\n")
 	for _, b := range backends {
 		for _, s := range sizes {
 			lx := "Mount/" + b + "/" + s + "/livectx"
 			lns, ok := r.median(lx, "ns/op")
 			peer, pns, pok := r.fastestPeer("Mount", b, s)
 			if !ok || !pok {
-				p("| %s | %s | not measured | | | | | |\n", b, s)
+				p("| %s | %s | not measured | | | | | | |\n", b, s)
 				continue
 			}
+			pn := "Mount/" + b + "/" + s + "/" + peer
 			la, _ := r.median(lx, "allocs/op")
-			pa, _ := r.median("Mount/"+b+"/"+s+"/"+peer, "allocs/op")
-			p("| %s | %s | %s | %s | %s | %.2fx | %.0f / %.0f | %s (≥ 1.0x) |\n",
-				b, s, dur(lns), peer, dur(pns), pns/lns, la, pa, verdict(pns/lns >= 1))
+			pa, _ := r.median(pn, "allocs/op")
+			p("| %s | %s | %s | %s | %s | %.2fx | %s | %.0f / %.0f | %s (≥ 1.0x) |\n",
+				b, s, dur(lns), peer, dur(pns), pns/lns, r.differs(lx, pn, "ns/op"), la, pa, verdict(pns/lns >= 1))
 		}
 	}
 
 	p("\n**Mass reconnect**: 10,000 contexts of 2 KiB mounted from 32 goroutines at once, as after a failover.\n\n")
-	p("| backend | livectx mounts/s | fastest peer | peer mounts/s | speed-up |\n")
-	p("| --- | ---: | --- | ---: | ---: |\n")
+	p("| backend | livectx mounts/s | fastest peer | peer mounts/s | speed-up | p |\n")
+	p("| --- | ---: | --- | ---: | ---: | --- |\n")
 	for _, b := range backends {
 		lm, ok := r.median("Reconnect/"+b+"/livectx", "mounts/s")
 		peer, pm, pok := r.fastestPeerRate("Reconnect/"+b+"/", "mounts/s")
 		if !ok || !pok {
-			p("| %s | not measured | | | |\n", b)
+			p("| %s | not measured | | | | |\n", b)
 			continue
 		}
-		p("| %s | %.0f | %s | %.0f | %.2fx |\n", b, lm, peer, pm, lm/pm)
+		p("| %s | %.0f | %s | %.0f | %.2fx | %s |\n", b, lm, peer, pm, lm/pm,
+			r.differs("Reconnect/"+b+"/livectx", "Reconnect/"+b+"/"+peer, "mounts/s"))
 	}
 
 	p("\n**Idle memory**: 10,000 instances of a 2 KiB context, live heap after GC per instance.\n\n")
