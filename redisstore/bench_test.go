@@ -181,6 +181,9 @@ redis.call('HSET', KEYS[1], '', '1 1028', 'field', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`)
 
+// entryScript does nothing: what calling a script costs before its body.
+var entryScript = redis.NewScript(`return 1`)
+
 // applyFunctions is a library of Redis 7 functions named lib: lib_floor
 // makes floorScript's four calls, lib_apply runs apply.lua's body (KEYS and
 // ARGV its parameters). FCALL skips EVALSHA's script-cache lookup; these
@@ -284,6 +287,25 @@ func BenchmarkApply(b *testing.B) {
 				runGoroutines(b, n, func(g int) error {
 					key := fmt.Sprint(prefix, "floor-", g)
 					return floorScript.Run(ctx, c, []string{key}, value, ttl).Err()
+				})
+			})
+		})
+		b.Run(fmt.Sprintf("goroutines=%d/impl=script-entry", n), func(b *testing.B) {
+			// A script that does nothing, given the arguments of a
+			// one-field merge (the 1 KiB value among them): what entering
+			// Lua and building ARGV cost, beside which the floor's four
+			// calls show.
+			wire(b, c, out, in, func() {
+				runGoroutines(b, n, func(int) error {
+					return entryScript.Run(ctx, c, []string{prefix + "entry"}, versionedArgs(1, value)...).Err()
+				})
+			})
+		})
+		b.Run(fmt.Sprintf("goroutines=%d/impl=script-entry-noargs", n), func(b *testing.B) {
+			// The same script without arguments: entering Lua alone.
+			wire(b, c, out, in, func() {
+				runGoroutines(b, n, func(int) error {
+					return entryScript.Run(ctx, c, []string{prefix + "entry"}).Err()
 				})
 			})
 		})
