@@ -135,46 +135,27 @@ var (
 	sizes    = []string{"1KiB", "64KiB", "1MiB"}
 )
 
-// contenders returns the contenders measured for kind/backend/size, livectx
-// first.
-func (r results) contenders(kind, backend, size string) []string {
-	prefix := kind + "/" + backend + "/" + size + "/"
-	var cs []string
+// fastestPeer returns the peer under prefix (a benchmark name up to the
+// contender, "Mount/redis/1KiB/") with the best median of unit: the lowest
+// for a time (ns/op), the highest for a rate (mounts/s). Ties go to the
+// peer whose name sorts first.
+func (r results) fastestPeer(prefix, unit string) (string, float64, bool) {
+	var peers []string
 	for name := range r {
-		if c, ok := strings.CutPrefix(name, prefix); ok && c != "livectx" {
-			cs = append(cs, c)
+		if c, ok := strings.CutPrefix(name, prefix); ok && c != "livectx" && !strings.Contains(c, "/") {
+			peers = append(peers, c)
 		}
 	}
-	slices.Sort(cs)
-	return cs
-}
-
-// fastestPeerRate returns the peer under prefix (a benchmark name up to the
-// contender) with the highest median of the rate unit.
-func (r results) fastestPeerRate(prefix, unit string) (string, float64, bool) {
-	best, bestRate := "", 0.0
-	for name := range r {
-		c, ok := strings.CutPrefix(name, prefix)
-		if !ok || c == "livectx" || strings.Contains(c, "/") {
-			continue
-		}
-		if v, ok := r.median(name, unit); ok && (best == "" || v > bestRate || v == bestRate && c < best) {
-			best, bestRate = c, v
+	slices.Sort(peers)
+	rate := strings.HasSuffix(unit, "/s")
+	best, bestV := "", 0.0
+	for _, c := range peers {
+		v, ok := r.median(prefix+c, unit)
+		if ok && (best == "" || rate && v > bestV || !rate && v < bestV) {
+			best, bestV = c, v
 		}
 	}
-	return best, bestRate, best != ""
-}
-
-// fastestPeer returns the peer with the lowest median ns/op.
-func (r results) fastestPeer(kind, backend, size string) (string, float64, bool) {
-	best, bestNs := "", 0.0
-	for _, c := range r.contenders(kind, backend, size) {
-		ns, ok := r.median(kind+"/"+backend+"/"+size+"/"+c, "ns/op")
-		if ok && (best == "" || ns < bestNs) {
-			best, bestNs = c, ns
-		}
-	}
-	return best, bestNs, best != ""
+	return best, bestV, best != ""
 }
 
 func write(w io.Writer, r results, date, machine, goVersion, note string) {
@@ -184,7 +165,7 @@ func write(w io.Writer, r results, date, machine, goVersion, note string) {
 		p("%s\n", note)
 	}
 	p("Speed-up is the fastest peer's time divided by livectx's (above 1: livectx is faster);\n")
-	p("p is the Mann-Whitney U test's of livectx's rounds against that peer's (benchstat's test),\n")
+	p("p is the p-value of the Mann-Whitney U test (benchstat's) of livectx's rounds against that peer's,\n")
 	p("and ~ marks a difference within the noise of this run (p above 0.05).\n")
 	p("Bytes written are those handed to the backend per event: field names and values for livectx,\n")
 	p("the whole encoded context for the peers; syscall bytes are what the process wrote through\n")
@@ -197,7 +178,7 @@ func write(w io.Writer, r results, date, machine, goVersion, note string) {
 		for _, s := range sizes {
 			lx := "Event/" + b + "/" + s + "/livectx"
 			lns, ok := r.median(lx, "ns/op")
-			peer, pns, pok := r.fastestPeer("Event", b, s)
+			peer, pns, pok := r.fastestPeer("Event/"+b+"/"+s+"/", "ns/op")
 			if !ok || !pok {
 				p("| %s | %s | not measured | | | | | | | | | |\n", b, s)
 				continue
@@ -226,7 +207,7 @@ func write(w io.Writer, r results, date, machine, goVersion, note string) {
 		for _, s := range sizes {
 			lx := "Mount/" + b + "/" + s + "/livectx"
 			lns, ok := r.median(lx, "ns/op")
-			peer, pns, pok := r.fastestPeer("Mount", b, s)
+			peer, pns, pok := r.fastestPeer("Mount/"+b+"/"+s+"/", "ns/op")
 			if !ok || !pok {
 				p("| %s | %s | not measured | | | | | | |\n", b, s)
 				continue
@@ -243,14 +224,15 @@ func write(w io.Writer, r results, date, machine, goVersion, note string) {
 	p("| backend | livectx mounts/s | fastest peer | peer mounts/s | speed-up | p |\n")
 	p("| --- | ---: | --- | ---: | ---: | --- |\n")
 	for _, b := range backends {
-		lm, ok := r.median("Reconnect/"+b+"/livectx", "mounts/s")
-		peer, pm, pok := r.fastestPeerRate("Reconnect/"+b+"/", "mounts/s")
+		lx := "Reconnect/" + b + "/livectx"
+		lm, ok := r.median(lx, "mounts/s")
+		peer, pm, pok := r.fastestPeer("Reconnect/"+b+"/", "mounts/s")
 		if !ok || !pok {
 			p("| %s | not measured | | | | |\n", b)
 			continue
 		}
 		p("| %s | %.0f | %s | %.0f | %.2fx | %s |\n", b, lm, peer, pm, lm/pm,
-			r.differs("Reconnect/"+b+"/livectx", "Reconnect/"+b+"/"+peer, "mounts/s"))
+			r.differs(lx, "Reconnect/"+b+"/"+peer, "mounts/s"))
 	}
 
 	p("\n**Idle memory**: 10,000 instances of a 2 KiB context, live heap after GC per instance.\n\n")
