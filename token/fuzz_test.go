@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livectx/livectx/store/storetest"
 	"github.com/livectx/livectx/token"
 )
 
@@ -12,7 +13,7 @@ import (
 // never panic, and it must accept only the tokens the signer minted, each
 // for the owner it was minted for, returning the id it was minted with.
 func FuzzVerify(f *testing.F) {
-	clk := newClock()
+	clk := storetest.NewClock()
 	s := newSigner(f, [][]byte{keyA, keyB}, token.WithClock(clk.Now), token.WithMaxAge(time.Hour))
 	type grant struct{ id, owner string }
 	minted := map[string]grant{}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livectx/livectx/store/storetest"
 	"github.com/livectx/livectx/token"
 )
 
@@ -17,26 +18,6 @@ var (
 	keyB = bytes.Repeat([]byte("b"), token.MinKeySize)
 	keyC = bytes.Repeat([]byte("c"), token.MinKeySize+16)
 )
-
-// clock is a settable time for WithClock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func newSigner(t testing.TB, keys [][]byte, opts ...token.Option) *token.Signer {
 	t.Helper()
@@ -171,7 +152,7 @@ func TestSignRefusesWhatItCannotBind(t *testing.T) {
 // TestAttacks is every way a client may try to pass a token it was not
 // given: each is refused with exactly ErrInvalid.
 func TestAttacks(t *testing.T) {
-	clk := newClock()
+	clk := storetest.NewClock()
 	s := newSigner(t, [][]byte{keyA}, token.WithClock(clk.Now), token.WithMaxAge(time.Hour))
 	id, tok := mint(t, s, "alice")
 	raw, err := base64.RawURLEncoding.DecodeString(tok)
@@ -235,7 +216,7 @@ func TestAttacks(t *testing.T) {
 		refused(t, csrf, tok, "alice", "an instance token as a CSRF token")
 	})
 	t.Run("expired", func(t *testing.T) {
-		clk := newClock()
+		clk := storetest.NewClock()
 		s := newSigner(t, [][]byte{keyA}, token.WithClock(clk.Now), token.WithMaxAge(time.Hour))
 		id, tok := mint(t, s, "alice")
 		clk.Advance(time.Hour)
@@ -250,7 +231,7 @@ func TestAttacks(t *testing.T) {
 		}
 	})
 	t.Run("issued in the future", func(t *testing.T) {
-		clk := newClock()
+		clk := storetest.NewClock()
 		s := newSigner(t, [][]byte{keyA}, token.WithClock(clk.Now))
 		id, tok := mint(t, s, "alice")
 		clk.Advance(-token.MaxSkew)
