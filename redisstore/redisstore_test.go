@@ -281,6 +281,21 @@ func TestApplySurvivesScriptCacheLoss(t *testing.T) {
 			if redisstore.Waiting(s) < 2 {
 				t.Fatal("fewer than two writes wait: no pipeline meets the flushed cache")
 			}
+			// The gate holds the replies of the writes in flight, not the
+			// scripts: flush only once the server has run them, or one of
+			// them meets NOSCRIPT first and its EVAL caches the script
+			// again before the waiting writes are sent.
+			for inFlight := int(l.sent.Load() - sent0); ; time.Sleep(time.Millisecond) {
+				applied := 0
+				for i := range writers {
+					if _, err := s.Load(ctx, fmt.Sprint("p-", i)); err == nil {
+						applied++
+					}
+				}
+				if applied == inFlight {
+					break
+				}
+			}
 			if err := admin.ScriptFlush(ctx).Err(); err != nil {
 				t.Fatal(err)
 			}
