@@ -233,11 +233,16 @@ func (c *counting) Apply(ctx context.Context, id string, ch store.Change) (uint6
 	return c.next.Apply(ctx, id, ch)
 }
 
-// LoadShared and Unwrap keep the counter transparent to store.As, so that
-// the sockets borrow the bytes of a store that lends them
-// (store.SharedLoader) as they would without it.
+// LoadShared, LoadFields and Unwrap keep the counter transparent to
+// store.As, so that the sockets borrow the bytes of a store that lends them
+// (store.SharedLoader) and name their fields to a store that reads them by
+// name (store.FieldLoader) as they would without it.
 func (c *counting) LoadShared(ctx context.Context, id string) (store.Record, error) {
 	return c.next.(store.SharedLoader).LoadShared(ctx, id)
+}
+
+func (c *counting) LoadFields(ctx context.Context, id string, names []string) (store.Record, error) {
+	return c.next.(store.FieldLoader).LoadFields(ctx, id, names)
 }
 
 func (c *counting) Unwrap() store.ContextStore { return c.next }

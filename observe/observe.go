@@ -109,8 +109,9 @@ type Store struct {
 }
 
 var (
-	_ store.Lister    = (*Store)(nil)
-	_ store.TTLReader = (*Store)(nil)
+	_ store.Lister      = (*Store)(nil)
+	_ store.TTLReader   = (*Store)(nil)
+	_ store.FieldLoader = (*Store)(nil)
 )
 
 // New returns a store that reports every operation on inner to obs; a nil
@@ -127,6 +128,28 @@ func New(inner store.ContextStore, obs Observer) *Store {
 func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
 	start := time.Now()
 	r, err := s.inner.Load(ctx, id)
+	return s.loaded(ctx, id, start, r, err)
+}
+
+// LoadFields forwards to the inner store and reports what it read as Load
+// does; see store.FieldLoader. When the inner store has no LoadFields, it
+// returns an error matching store.ErrUnsupported.
+func (s *Store) LoadFields(ctx context.Context, id string, names []string) (store.Record, error) {
+	start := time.Now()
+	var (
+		r   store.Record
+		err error
+	)
+	if l, ok := s.inner.(store.FieldLoader); ok {
+		r, err = l.LoadFields(ctx, id, names)
+	} else {
+		err = fmt.Errorf("observe: load %q: %w", id, store.ErrUnsupported)
+	}
+	return s.loaded(ctx, id, start, r, err)
+}
+
+// loaded reports a load that started at start and returns its result.
+func (s *Store) loaded(ctx context.Context, id string, start time.Time, r store.Record, err error) (store.Record, error) {
 	s.obs.Observe(ctx, Event{Op: OpLoad, ID: id, Duration: time.Since(start), Err: err,
 		BytesOut: r.Size(), Fields: len(r.Fields), Version: r.Version})
 	return r, err

@@ -213,8 +213,8 @@ func TestNilObserverReportsNothing(t *testing.T) {
 	}
 }
 
-// Over a store without optional interfaces, List and TTL say so, and are
-// reported as "unsupported".
+// Over a store without optional interfaces, List, TTL and LoadFields say
+// so, and are reported as "unsupported".
 func TestMissingCapabilitiesAreUnsupported(t *testing.T) {
 	rec := &recorder{}
 	m := memory.New()
@@ -226,9 +226,13 @@ func TestMissingCapabilitiesAreUnsupported(t *testing.T) {
 	if _, ok := store.As[store.TTLReader](s); ok {
 		t.Error("store.As finds a TTLReader the inner store does not have")
 	}
+	if _, ok := store.As[store.FieldLoader](s); ok {
+		t.Error("store.As finds a FieldLoader the inner store does not have")
+	}
 	_, _, errList := s.List(ctx, "", 10)
 	_, errTTL := s.TTL(ctx, "r")
-	for i, err := range []error{errList, errTTL} {
+	_, errLoad := s.LoadFields(ctx, "r", []string{"a"})
+	for i, err := range []error{errList, errTTL, errLoad} {
 		if !errors.Is(err, store.ErrUnsupported) || !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("call %d: %v, want store.ErrUnsupported", i, err)
 		}
@@ -237,7 +241,7 @@ func TestMissingCapabilitiesAreUnsupported(t *testing.T) {
 	for _, e := range rec.take() {
 		outcomes = append(outcomes, string(e.Op)+" "+observe.Outcome(e.Err))
 	}
-	if want := []string{"list unsupported", "ttl unsupported"}; !slices.Equal(outcomes, want) {
+	if want := []string{"list unsupported", "ttl unsupported", "load unsupported"}; !slices.Equal(outcomes, want) {
 		t.Errorf("events %q, want %q", outcomes, want)
 	}
 }

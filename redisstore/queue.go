@@ -8,15 +8,16 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// A call is one command on its way to the server: an Apply's script or a
-// Load's HGETALL.
+// A call is one command on its way to the server: an Apply's script, a
+// Load's HGETALL or a LoadFields' HMGET. go-redis may send a read again
+// when its connection fails; a script it never does (see noRetry).
 type call struct {
-	args []any // the command: EVALSHA ... (see applyArgs) or HGETALL key
-	load bool  // HGETALL, which go-redis may send again; a script it never does
+	args []any // the command: EVALSHA ... (see applyArgs), HGETALL key or HMGET key "" names...
 	// Set before done is closed: the reply, or the error that kept it from
 	// the caller.
 	status, n int64             // an Apply's (see reply)
-	hash      map[string]string // a Load's
+	hash      map[string]string // an HGETALL's
+	values    []string          // an HMGET's, "" for a field the hash lacks
 	err       error
 	done      chan struct{}
 }
@@ -108,14 +109,16 @@ func (q *queue) take() []*call {
 // does not fail the others' calls (go-redis's timeouts bound the round
 // trip).
 func (s *Store) send(ctx context.Context, q *queue, batch []*call) {
-	ctx = context.WithoutCancel(ctx)
+	if ctx.Done() != nil { // nothing to strip otherwise: spare the allocation
+		ctx = context.WithoutCancel(ctx)
+	}
 	cmds := s.exec(ctx, batch)
 	// A server that lost its script cache ran none of the scripts: send
 	// them again with the source, which EVAL also caches.
 	var again []int
 	var evals []*call
 	for i, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") { // it allocates
 			batch[i].args[0], batch[i].args[1] = "eval", applySource
 			again, evals = append(again, i), append(evals, batch[i])
 		}
@@ -126,11 +129,13 @@ func (s *Store) send(ctx context.Context, q *queue, batch []*call) {
 		}
 	}
 	for i, c := range batch {
-		if c.load {
-			h := cmds[i].(*redis.MapStringStringCmd)
-			c.hash, c.err = h.Val(), h.Err()
-		} else {
-			c.err = notFound(reply(c, cmds[i].(noRetry).Cmd))
+		switch cmd := cmds[i].(type) {
+		case *redis.MapStringStringCmd:
+			c.hash, c.err = cmd.Val(), cmd.Err()
+		case *redis.StringSliceCmd:
+			c.values, c.err = cmd.Val(), cmd.Err()
+		case noRetry:
+			c.err = notFound(reply(c, cmd.Cmd))
 		}
 		close(c.done)
 	}
@@ -160,9 +165,12 @@ func (noRetry) NoRetry() bool { return true }
 func (s *Store) exec(ctx context.Context, batch []*call) []redis.Cmder {
 	cmds := make([]redis.Cmder, len(batch))
 	for i, c := range batch {
-		if c.load {
+		switch c.args[0] {
+		case "hgetall":
 			cmds[i] = redis.NewMapStringStringCmd(ctx, c.args...)
-		} else {
+		case "hmget":
+			cmds[i] = redis.NewStringSliceCmd(ctx, c.args...)
+		default:
 			cmds[i] = noRetry{redis.NewCmd(ctx, c.args...)}
 		}
 	}

@@ -15,6 +15,13 @@
 // the field "" (no field name is empty) holding "<version> <size>": the
 // version and the record's size as size caps count it.
 //
+// # Reads
+//
+// Load reads the whole hash (HGETALL). LoadFields (store.FieldLoader,
+// which sockets use) reads the version field and the fields it is told
+// (HMGET), and the size in the version field tells whether the hash holds
+// anything else; only then does it read the whole hash too.
+//
 // # Writes
 //
 // Apply is one Lua script (EVALSHA, falling back to EVAL when the server has
@@ -71,9 +78,11 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -110,8 +119,8 @@ var applySource string
 // applySHA is the digest by which EVALSHA names apply.lua.
 var applySHA = redis.NewScript(applySource).Hash()
 
-// Store is a store.ContextStore and store.Lister on Redis. It is safe for
-// concurrent use.
+// Store is a store.ContextStore, store.Lister and store.FieldLoader on
+// Redis. It is safe for concurrent use.
 type Store struct {
 	client redis.UniversalClient
 	cfg    *store.Config
@@ -128,11 +137,14 @@ type Store struct {
 	calls  sync.WaitGroup
 
 	writes, loads queue // calls waiting for a round trip (see queue.go)
+
+	lastNames atomic.Pointer[boxedNames] // of the last LoadFields (see hmget)
 }
 
 var (
 	_ store.ContextStore = (*Store)(nil)
 	_ store.Lister       = (*Store)(nil)
+	_ store.FieldLoader  = (*Store)(nil)
 )
 
 // New returns a store on client, configured with the options of package
@@ -199,7 +211,74 @@ func contextTimeouts(client redis.UniversalClient) bool {
 // when it is missing or expired. The returned bytes belong to the caller.
 // Loads that arrive together share round trips, as writes do.
 func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
-	c := &call{args: []any{"hgetall", s.key(id)}, load: true, done: make(chan struct{})}
+	rec, err := s.load(ctx, id)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("redisstore: load %q: %w", id, err)
+	}
+	return rec, nil
+}
+
+// LoadFields is Load (store.FieldLoader), reading the named fields and the
+// version with HMGET, whose reply holds a value per name where HGETALL's
+// holds a name and a value per field: less work for the server and the
+// client. The record's size, stored beside its version, tells whether it
+// holds anything else (a field not named, an empty value); then LoadFields
+// reads the whole hash as Load does, a second round trip.
+//
+// A key holding a hash that is not a record (it has no version) reads as
+// missing unless it holds a named field; Load reports it corrupt. Apply
+// refuses to write over it either way.
+func (s *Store) LoadFields(ctx context.Context, id string, names []string) (store.Record, error) {
+	c := &call{args: s.hmget(s.key(id), names), done: make(chan struct{})}
+	err := s.read(ctx, id, c)
+	var rec store.Record
+	whole := false
+	if err == nil {
+		rec, whole, err = named(names, c.values)
+	}
+	if whole {
+		rec, err = s.load(ctx, id)
+	}
+	if err != nil {
+		return store.Record{}, fmt.Errorf("redisstore: load %q: %w", id, err)
+	}
+	return rec, nil
+}
+
+// hmget returns the command HMGET key "" names...: the version field, then
+// names. Converting a string to an interface allocates, so the names of the
+// last call (a socket's, every time) are kept converted.
+func (s *Store) hmget(key string, names []string) []any {
+	args := make([]any, 3, 3+len(names))
+	args[0], args[1], args[2] = "hmget", key, ""
+	last := s.lastNames.Load()
+	if last == nil || !slices.Equal(last.names, names) {
+		last = &boxedNames{names: slices.Clone(names), args: make([]any, len(names))}
+		for i, name := range last.names {
+			last.args[i] = name
+		}
+		s.lastNames.Store(last)
+	}
+	return append(args, last.args...)
+}
+
+// boxedNames are field names and the same names as interfaces.
+type boxedNames struct {
+	names []string
+	args  []any
+}
+
+// load is Load without its error's prefix.
+func (s *Store) load(ctx context.Context, id string) (store.Record, error) {
+	c := &call{args: []any{"hgetall", s.key(id)}, done: make(chan struct{})}
+	if err := s.read(ctx, id, c); err != nil {
+		return store.Record{}, err
+	}
+	return record(id, c.hash)
+}
+
+// read runs c, a read of the record id, through the loads' queue.
+func (s *Store) read(ctx context.Context, id string, c *call) error {
 	err := store.ValidateID(id)
 	if err == nil {
 		err = s.submit(ctx, &s.loads, c)
@@ -211,14 +290,7 @@ func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
 		// Something else wrote a non-hash under our key.
 		err = &store.CorruptError{ID: id, Err: err}
 	}
-	var rec store.Record
-	if err == nil {
-		rec, err = record(id, c.hash)
-	}
-	if err != nil {
-		return store.Record{}, fmt.Errorf("redisstore: load %q: %w", id, err)
-	}
-	return rec, nil
+	return err
 }
 
 // record turns a record hash into a Record.
@@ -226,14 +298,13 @@ func record(id string, h map[string]string) (store.Record, error) {
 	if len(h) == 0 {
 		return store.Record{}, store.ErrNotFound
 	}
-	meta, ok := h[""]
+	m, ok := h[""]
 	if !ok {
 		return store.Record{}, &store.CorruptError{ID: id, Err: errors.New("no version field")}
 	}
-	v, _, _ := strings.Cut(meta, " ")
-	version, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		return store.Record{}, &store.CorruptError{ID: id, Err: fmt.Errorf("version field %q", meta)}
+	version, _, ok := meta(m)
+	if !ok {
+		return store.Record{}, &store.CorruptError{ID: id, Err: fmt.Errorf("version field %q", m)}
 	}
 	// go-redis reads every value into a string of its own that nothing else
 	// references once h is dropped, so the record takes those bytes over
@@ -245,6 +316,59 @@ func record(id string, h map[string]string) (store.Record, error) {
 		}
 	}
 	return store.Record{Fields: fields, Version: version}, nil
+}
+
+// named turns an HMGET reply (the version field, then the value of each
+// name, "" for one the hash lacks) into a Record, or reports whole when
+// only the whole hash can tell the record: it holds more than the named
+// fields (its stored size is larger than theirs: a field not named, an
+// empty value), names repeat one, or the version field is missing (a hash
+// that holds a named field but no version) or unreadable.
+func named(names, values []string) (rec store.Record, whole bool, err error) {
+	if len(values) != 1+len(names) {
+		return store.Record{}, false, fmt.Errorf("HMGET of %d fields returned %d values", 1+len(names), len(values))
+	}
+	if values[0] == "" {
+		for _, v := range values[1:] {
+			if v != "" {
+				return store.Record{}, true, nil
+			}
+		}
+		return store.Record{}, false, store.ErrNotFound
+	}
+	version, size, ok := meta(values[0])
+	if !ok {
+		return store.Record{}, true, nil
+	}
+	fields := make(map[string][]byte, len(names))
+	n := 0
+	for i, v := range values[1:] {
+		if v == "" {
+			continue
+		}
+		name := names[i]
+		fields[name] = unsafe.Slice(unsafe.StringData(v), len(v)) // as in record
+		size -= len(name) + len(v)
+		n++
+		if name == "" || len(fields) != n { // "" is the version field; a repeated name
+			return store.Record{}, true, nil
+		}
+	}
+	if size != 0 {
+		return store.Record{}, true, nil
+	}
+	return store.Record{Fields: fields, Version: version}, false, nil
+}
+
+// meta reads the version field, "<version> <size>".
+func meta(m string) (version uint64, size int, ok bool) {
+	v, sz, _ := strings.Cut(m, " ")
+	version, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	size, err = strconv.Atoi(sz)
+	return version, size, err == nil && size >= 0
 }
 
 // Delete removes the record under id. Deleting a missing record is not an

@@ -337,6 +337,10 @@ func TestForeignKeysAreCorruptNotOverwritten(t *testing.T) {
 			} else if !errors.Is(err, store.ErrCorrupt) {
 				t.Errorf("Load: %v, want ErrCorrupt", err)
 			}
+			// LoadFields names f, which the foreign hash holds.
+			if _, err := s.LoadFields(ctx, id, []string{"f"}); !errors.Is(err, store.ErrCorrupt) {
+				t.Errorf("LoadFields: %v, want ErrCorrupt", err)
+			}
 			if _, err := s.Apply(ctx, id, store.Change{Set: map[string][]byte{"f": []byte("new")}}); err == nil {
 				t.Error("Apply succeeded")
 			}
@@ -345,6 +349,88 @@ func TestForeignKeysAreCorruptNotOverwritten(t *testing.T) {
 	if v := c.HGet(ctx, "p:hash", "f").Val(); v != "v" {
 		t.Errorf("foreign hash field is %q, want it untouched", v)
 	}
+	// A hash with no version and none of the named fields cannot be told
+	// from a missing key by HMGET: LoadFields reads it as missing, as
+	// documented, and Apply still refuses it.
+	if _, err := s.LoadFields(ctx, "hash", []string{"g"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("LoadFields of a foreign hash without the named fields: %v, want ErrNotFound", err)
+	}
+}
+
+// TestLoadFieldsReadsTheNamedFields checks that LoadFields makes one HMGET
+// when the record holds the named fields and nothing else, and reads the
+// whole hash only when it holds more.
+func TestLoadFieldsReadsTheNamedFields(t *testing.T) {
+	ctx := context.Background()
+	_, c := redistest.Miniredis(t)
+	sent := &commandCounter{}
+	c.AddHook(sent)
+	s := newStore(t, c)
+	if _, err := s.Apply(ctx, "r", store.Change{Set: map[string][]byte{"a": []byte("A"), "b": []byte("BB")}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id     string
+		names  []string
+		fields int
+		sent   string
+	}{
+		{"r", []string{"a", "b"}, 2, "hmget"},
+		{"r", []string{"b", "a", "absent"}, 2, "hmget"},
+		{"r", []string{"a"}, 2, "hmget hgetall"},
+		{"r", []string{"a", "a", "b"}, 2, "hmget hgetall"},
+		{"missing", []string{"a", "b"}, 0, "hmget"},
+	} {
+		sent.take()
+		rec, err := s.LoadFields(ctx, tc.id, tc.names)
+		if tc.id == "missing" && !errors.Is(err, store.ErrNotFound) || tc.id != "missing" && err != nil {
+			t.Fatalf("LoadFields(%q, %q): %v", tc.id, tc.names, err)
+		}
+		if len(rec.Fields) != tc.fields {
+			t.Errorf("LoadFields(%q, %q) read %d fields, want %d", tc.id, tc.names, len(rec.Fields), tc.fields)
+		}
+		if got := sent.take(); got != tc.sent {
+			t.Errorf("LoadFields(%q, %q) sent %q, want %q", tc.id, tc.names, got, tc.sent)
+		}
+	}
+}
+
+// commandCounter is a go-redis hook that records the names of the commands
+// a client sends.
+type commandCounter struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (h *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.mu.Lock()
+		h.sent = append(h.sent, cmd.Name())
+		h.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			h.mu.Lock()
+			h.sent = append(h.sent, cmd.Name())
+			h.mu.Unlock()
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// take returns the names sent since the last take, separated by spaces.
+func (h *commandCounter) take() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := strings.Join(h.sent, " ")
+	h.sent = nil
+	return s
 }
 
 func TestErrorsKeepTheirCause(t *testing.T) {

@@ -95,8 +95,9 @@ type Store struct {
 }
 
 var (
-	_ store.Lister    = (*Store)(nil)
-	_ store.TTLReader = (*Store)(nil)
+	_ store.Lister      = (*Store)(nil)
+	_ store.TTLReader   = (*Store)(nil)
+	_ store.FieldLoader = (*Store)(nil)
 )
 
 // New returns a store that seals every field value written through it with
@@ -199,6 +200,23 @@ func (s *Store) open(id, field string, sealed []byte) ([]byte, error) {
 // it, and no fields. Errors of the inner store are returned as they are.
 func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
 	r, err := s.inner.Load(ctx, id)
+	return s.openAll(id, r, err)
+}
+
+// LoadFields is Load through the inner store's LoadFields; see
+// store.FieldLoader. When the inner store has none, it returns an error
+// matching store.ErrUnsupported.
+func (s *Store) LoadFields(ctx context.Context, id string, names []string) (store.Record, error) {
+	l, ok := s.inner.(store.FieldLoader)
+	if !ok {
+		return store.Record{}, fmt.Errorf("sealed: load %q: %w", id, store.ErrUnsupported)
+	}
+	r, err := l.LoadFields(ctx, id, names)
+	return s.openAll(id, r, err)
+}
+
+// openAll opens every field of r, read from the inner store with err.
+func (s *Store) openAll(id string, r store.Record, err error) (store.Record, error) {
 	if err != nil {
 		return store.Record{}, err
 	}

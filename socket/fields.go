@@ -3,6 +3,7 @@ package socket
 import (
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -28,6 +29,7 @@ type table struct {
 	fields []field
 	byName map[string]int // stored fields only: the names a record holds
 	names  []string       // every field's name, sorted (what a first render reports)
+	stored []string       // the names a record holds: the stored fields' and leaseField
 	cycles sync.Pool      // of *cycle, for the sockets' renders
 	seed   maphash.Seed   // of the digests of encodings
 }
@@ -73,6 +75,7 @@ func newTable(t reflect.Type) (*table, error) {
 		tab.names = append(tab.names, f.name)
 	}
 	slices.Sort(tab.names)
+	tab.stored = append(slices.Sorted(maps.Keys(tab.byName)), leaseField)
 	return tab, nil
 }
 

@@ -206,7 +206,7 @@ func (m *Manager[T]) Open(ctx context.Context, id string, initial T) (*Socket[T]
 		c := cloneContext(m.tab, &initial)
 		s.initial = &c
 	}
-	rec, err := load(ctx, m.store, id)
+	rec, err := m.tab.load(ctx, m.store, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return s, nil
 	}

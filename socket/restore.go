@@ -61,7 +61,7 @@ func (s *Socket[T]) Reload(ctx context.Context) error {
 	if s.closed {
 		return fmt.Errorf("%w: reload %q", ErrClosed, s.id)
 	}
-	rec, err := load(ctx, s.store, s.id)
+	rec, err := s.tab.load(ctx, s.store, s.id)
 	if err == nil {
 		err = s.reload(rec)
 	}
@@ -85,7 +85,7 @@ func (s *Socket[T]) Sync(ctx context.Context) (bool, error) {
 	if s.closed {
 		return false, fmt.Errorf("%w: sync %q", ErrClosed, s.id)
 	}
-	rec, err := load(ctx, s.store, s.id)
+	rec, err := s.tab.load(ctx, s.store, s.id)
 	switch {
 	case errors.Is(err, store.ErrNotFound) && s.version == 0:
 		return false, nil // not created yet, by anyone
@@ -124,10 +124,14 @@ func (s *Socket[T]) reload(rec store.Record) error {
 // load reads the record under id, with the store's own bytes where the
 // store lends them (store.SharedLoader): restore decodes strings that share
 // the bytes they are read from, so a context restored from a store in
-// memory holds no second copy of them.
-func load(ctx context.Context, st store.ContextStore, id string) (store.Record, error) {
+// memory holds no second copy of them. A store that reads faster when told
+// the fields (store.FieldLoader) is told the context type's.
+func (t *table) load(ctx context.Context, st store.ContextStore, id string) (store.Record, error) {
 	if l, ok := store.As[store.SharedLoader](st); ok {
 		return l.LoadShared(ctx, id)
+	}
+	if l, ok := store.As[store.FieldLoader](st); ok {
+		return l.LoadFields(ctx, id, t.stored)
 	}
 	return st.Load(ctx, id)
 }

@@ -13,9 +13,11 @@
 // # Using a store
 //
 // Application code needs ContextStore, Record and Change, the sentinel
-// errors (and *CorruptError, which names the unreadable field), the options every backend shares (WithTTL, WithMaxFieldSize,
-// WithMaxRecordSize, WithClock), and As to find an optional capability
-// (Lister, TTLReader).
+// errors (and *CorruptError, which names the unreadable field), the options
+// every backend shares (WithTTL, WithMaxFieldSize, WithMaxRecordSize,
+// WithClock), and As to find an optional capability (Lister, TTLReader;
+// SharedLoader and FieldLoader serve readers that decode records, as socket
+// does).
 //
 // # Writing a backend
 //
@@ -53,8 +55,9 @@
 //     and stops and waits for them in Close, which is idempotent, makes
 //     every later call return ErrClosed, and closes only what the backend
 //     opened itself;
-//   - implements an optional interface (Lister, TTLReader, SharedLoader)
-//     only when it can serve it, never with a method that panics;
+//   - implements an optional interface (Lister, TTLReader, SharedLoader,
+//     FieldLoader) only when it can serve it, never with a method that
+//     panics;
 //   - runs storetest.Run from its tests, with expiry following the suite's
 //     clock (WithClock, or storetest.Clock.OnAdvance for a server's clock).
 //
@@ -177,6 +180,18 @@ type SharedLoader interface {
 	// them, after the record changes or is deleted. The map is the
 	// caller's.
 	LoadShared(ctx context.Context, id string) (Record, error)
+}
+
+// FieldLoader is implemented by stores that read a record faster when told
+// which fields it holds (redisstore reads them by name: a reply of one value
+// per field instead of a name and a value), for readers that know what they
+// wrote (socket does: its context type's fields). Find it with As.
+type FieldLoader interface {
+	// LoadFields is Load, told the names of the fields the record is
+	// expected to hold: it returns what Load returns, every field the
+	// record holds, named or not. names is a hint, not a filter; a record
+	// that holds other fields than those named may cost a second read.
+	LoadFields(ctx context.Context, id string, names []string) (Record, error)
 }
 
 // Record is what a store holds for one instance.

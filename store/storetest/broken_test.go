@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,12 @@ var broken = map[string]struct {
 			return globEscaping{openMemory(t, opts...)}
 		},
 		"hostile ids are stored one to one and isolated",
+	},
+	"a field loader that loads only the named fields": {
+		func(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
+			return filtering{openMemory(t, opts...)}
+		},
+		"loading named fields returns what load returns",
 	},
 	"a wrapper that does not forward List and TTL": {
 		func(t *testing.T, _ *storetest.Clock, opts ...store.Option) store.ContextStore {
@@ -202,4 +209,18 @@ func (p pretending) Unwrap() store.ContextStore { return p.ContextStore }
 
 func (p pretending) List(context.Context, string, int) ([]string, string, error) {
 	return nil, "", nil
+}
+
+// filtering takes LoadFields' names for a filter: it drops the fields not
+// named.
+type filtering struct{ store.ContextStore }
+
+func (f filtering) LoadFields(ctx context.Context, id string, names []string) (store.Record, error) {
+	r, err := f.Load(ctx, id)
+	for name := range r.Fields {
+		if !slices.Contains(names, name) {
+			delete(r.Fields, name)
+		}
+	}
+	return r, err
 }

@@ -67,6 +67,7 @@ var cases = []struct {
 	{"delete is idempotent", deleteIdempotent},
 	{"bytes are not aliased in or out", noAliasing},
 	{"lent bytes never change", lentBytes},
+	{"loading named fields returns what load returns", namedFields},
 	{"a cancelled context returns its error and writes nothing", cancelledContext},
 	{"concurrent versioned writers to one id lose no acknowledged write", concurrentOneID},
 	{"many ids written in parallel stay independent", concurrentManyIDs},
@@ -427,6 +428,54 @@ func lentBytes(t *testing.T, e *env) {
 	}
 }
 
+// namedFields checks a store.FieldLoader: whatever the names, LoadFields
+// returns what Load returns, the fields not named, empty values and the
+// version included, and a missing record is not found.
+func namedFields(t *testing.T, e *env) {
+	s := e.open(t)
+	l, ok := store.As[store.FieldLoader](s)
+	if !ok {
+		t.Skipf("%T loads no named fields (store.As[store.FieldLoader])", s)
+	}
+	_, err := l.LoadFields(ctx(), "r", []string{"a"})
+	wantErr(t, "LoadFields of a missing id", err, store.ErrNotFound)
+	names := [][]string{
+		nil,
+		{"a", "b"},
+		{"b", "a", "c"},
+		{"a"},
+		{"a", "b", "absent"},
+		{"a", "a", "b"},
+		{"", "a", "b"},
+		{"a", "b", "empty"},
+		{"a", "b", "c", "d", "empty", "absent"},
+	}
+	for _, c := range []store.Change{
+		set("a", "AAAA", "b", "BBBB"),
+		set("c", "not named by most"),
+		set("empty", ""),
+		{Delete: []string{"c"}},
+		{Set: map[string][]byte{"d": []byte("D")}, Replace: true},
+	} {
+		apply(t, s, "r", c)
+		want := load(t, s, "r")
+		for _, ns := range names {
+			got, err := l.LoadFields(ctx(), "r", ns)
+			if err != nil {
+				t.Fatalf("LoadFields(%q) after %+v: %v", ns, c, err)
+			}
+			if got.Version != want.Version || !maps.EqualFunc(got.Fields, want.Fields, bytes.Equal) {
+				t.Fatalf("LoadFields(%q) = %s v%d, Load = %s v%d", ns, show(got.Fields), got.Version, show(want.Fields), want.Version)
+			}
+		}
+	}
+	if err := s.Delete(ctx(), "r"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.LoadFields(ctx(), "r", []string{"d"})
+	wantErr(t, "LoadFields of a deleted id", err, store.ErrNotFound)
+}
+
 func cancelledContext(t *testing.T, e *env) {
 	s := e.open(t)
 	apply(t, s, "r", set("a", "A"))
@@ -769,6 +818,10 @@ func wrapperCapabilities(t *testing.T, e *env) {
 	})
 	offersAsInner(t, s, inner, "store.TTLReader", func(r store.TTLReader) error {
 		_, err := r.TTL(ctx(), "r")
+		return err
+	})
+	offersAsInner(t, s, inner, "store.FieldLoader", func(l store.FieldLoader) error {
+		_, err := l.LoadFields(ctx(), "r", []string{"a"})
 		return err
 	})
 }
