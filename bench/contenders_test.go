@@ -241,7 +241,7 @@ func (c *counting) LoadShared(ctx context.Context, id string) (store.Record, err
 	return c.next.(store.SharedLoader).LoadShared(ctx, id)
 }
 
-func (c *counting) LoadFields(ctx context.Context, id string, names []string) (store.Record, error) {
+func (c *counting) LoadFields(ctx context.Context, id string, names []string) ([][]byte, store.Record, error) {
 	return c.next.(store.FieldLoader).LoadFields(ctx, id, names)
 }
 

@@ -128,31 +128,36 @@ func New(inner store.ContextStore, obs Observer) *Store {
 func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
 	start := time.Now()
 	r, err := s.inner.Load(ctx, id)
-	return s.loaded(ctx, id, start, r, err)
+	s.obs.Observe(ctx, Event{Op: OpLoad, ID: id, Duration: time.Since(start), Err: err,
+		BytesOut: r.Size(), Fields: len(r.Fields), Version: r.Version})
+	return r, err
 }
 
 // LoadFields forwards to the inner store and reports what it read as Load
 // does; see store.FieldLoader. When the inner store has no LoadFields, it
 // returns an error matching store.ErrUnsupported.
-func (s *Store) LoadFields(ctx context.Context, id string, names []string) (store.Record, error) {
+func (s *Store) LoadFields(ctx context.Context, id string, names []string) ([][]byte, store.Record, error) {
 	start := time.Now()
 	var (
-		r   store.Record
-		err error
+		values [][]byte
+		rest   store.Record
+		err    error
 	)
 	if l, ok := s.inner.(store.FieldLoader); ok {
-		r, err = l.LoadFields(ctx, id, names)
+		values, rest, err = l.LoadFields(ctx, id, names)
 	} else {
 		err = fmt.Errorf("observe: load %q: %w", id, store.ErrUnsupported)
 	}
-	return s.loaded(ctx, id, start, r, err)
-}
-
-// loaded reports a load that started at start and returns its result.
-func (s *Store) loaded(ctx context.Context, id string, start time.Time, r store.Record, err error) (store.Record, error) {
+	size, fields := rest.Size(), len(rest.Fields)
+	for i, v := range values {
+		if v != nil {
+			size += len(names[i]) + len(v)
+			fields++
+		}
+	}
 	s.obs.Observe(ctx, Event{Op: OpLoad, ID: id, Duration: time.Since(start), Err: err,
-		BytesOut: r.Size(), Fields: len(r.Fields), Version: r.Version})
-	return r, err
+		BytesOut: size, Fields: fields, Version: rest.Version})
+	return values, rest, err
 }
 
 // Apply forwards to the inner store and reports the bytes it was asked to

@@ -231,7 +231,7 @@ func TestMissingCapabilitiesAreUnsupported(t *testing.T) {
 	}
 	_, _, errList := s.List(ctx, "", 10)
 	_, errTTL := s.TTL(ctx, "r")
-	_, errLoad := s.LoadFields(ctx, "r", []string{"a"})
+	_, _, errLoad := s.LoadFields(ctx, "r", []string{"a"})
 	for i, err := range []error{errList, errTTL, errLoad} {
 		if !errors.Is(err, store.ErrUnsupported) || !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("call %d: %v, want store.ErrUnsupported", i, err)

@@ -218,54 +218,71 @@ func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
 	return rec, nil
 }
 
-// LoadFields is Load (store.FieldLoader), reading the named fields and the
-// version with HMGET, whose reply holds a value per name where HGETALL's
-// holds a name and a value per field: less work for the server and the
-// client. The record's size, stored beside its version, tells whether it
-// holds anything else (a field not named, an empty value); then LoadFields
-// reads the whole hash as Load does, a second round trip.
+// LoadFields is Load for a reader that knows the fields (store.FieldLoader).
+// It reads the version field and the named fields with HMGET, whose reply
+// holds a value per name where HGETALL's holds a name and a value per
+// field: less work for the server and the client. The record's size,
+// stored beside its version, tells whether it holds anything else (a field
+// not named, an empty value); then LoadFields reads the whole hash as Load
+// does, a second round trip.
 //
 // A key holding a hash that is not a record (it has no version) reads as
 // missing unless it holds a named field; Load reports it corrupt. Apply
 // refuses to write over it either way.
-func (s *Store) LoadFields(ctx context.Context, id string, names []string) (store.Record, error) {
-	c := &call{args: s.hmget(s.key(id), names), done: make(chan struct{})}
-	err := s.read(ctx, id, c)
-	var rec store.Record
-	whole := false
-	if err == nil {
-		rec, whole, err = named(names, c.values)
+func (s *Store) LoadFields(ctx context.Context, id string, names []string) ([][]byte, store.Record, error) {
+	var (
+		values [][]byte
+		rest   store.Record
+		err    error
+	)
+	args, distinct := s.hmget(s.key(id), names)
+	whole := !distinct // the size cannot tell then
+	if distinct {
+		c := &call{args: args, done: make(chan struct{})}
+		if err = s.read(ctx, id, c); err == nil {
+			values, rest.Version, whole, err = named(names, c.values)
+		}
 	}
-	if whole {
-		rec, err = s.load(ctx, id)
+	if whole && err == nil {
+		var rec store.Record
+		if rec, err = s.load(ctx, id); err == nil {
+			values, rest = split(names, rec)
+		}
 	}
 	if err != nil {
-		return store.Record{}, fmt.Errorf("redisstore: load %q: %w", id, err)
+		return nil, store.Record{}, fmt.Errorf("redisstore: load %q: %w", id, err)
 	}
-	return rec, nil
+	return values, rest, nil
 }
 
-// hmget returns the command HMGET key "" names...: the version field, then
-// names. Converting a string to an interface allocates, so the names of the
-// last call (a socket's, every time) are kept converted.
-func (s *Store) hmget(key string, names []string) []any {
-	args := make([]any, 3, 3+len(names))
+// hmget returns the command HMGET key "" names... (the version field, then
+// names), and whether names are distinct and hold no "", so that the
+// record's size can tell whether it holds other fields. Converting a
+// string to an interface allocates, so the names of the last call (a
+// socket's, every time) are kept converted.
+func (s *Store) hmget(key string, names []string) (args []any, distinct bool) {
+	args = make([]any, 3, 3+len(names))
 	args[0], args[1], args[2] = "hmget", key, ""
 	last := s.lastNames.Load()
 	if last == nil || !slices.Equal(last.names, names) {
-		last = &boxedNames{names: slices.Clone(names), args: make([]any, len(names))}
+		last = &boxedNames{names: slices.Clone(names), args: make([]any, len(names)), distinct: true}
+		seen := make(map[string]bool, len(names))
 		for i, name := range last.names {
 			last.args[i] = name
+			last.distinct = last.distinct && name != "" && !seen[name]
+			seen[name] = true
 		}
 		s.lastNames.Store(last)
 	}
-	return append(args, last.args...)
+	return append(args, last.args...), last.distinct
 }
 
-// boxedNames are field names and the same names as interfaces.
+// boxedNames are field names, the same names as interfaces, and whether
+// they are distinct and hold no "".
 type boxedNames struct {
-	names []string
-	args  []any
+	names    []string
+	args     []any
+	distinct bool
 }
 
 // load is Load without its error's prefix.
@@ -318,46 +335,58 @@ func record(id string, h map[string]string) (store.Record, error) {
 	return store.Record{Fields: fields, Version: version}, nil
 }
 
-// named turns an HMGET reply (the version field, then the value of each
-// name, "" for one the hash lacks) into a Record, or reports whole when
-// only the whole hash can tell the record: it holds more than the named
-// fields (its stored size is larger than theirs: a field not named, an
-// empty value), names repeat one, or the version field is missing (a hash
-// that holds a named field but no version) or unreadable.
-func named(names, values []string) (rec store.Record, whole bool, err error) {
-	if len(values) != 1+len(names) {
-		return store.Record{}, false, fmt.Errorf("HMGET of %d fields returned %d values", 1+len(names), len(values))
+// named reads an HMGET reply (the version field, then the value of each
+// name, "" for one the hash lacks) into the values of names and the
+// version, or reports whole when only the whole hash can tell the record:
+// it holds more than the named fields (its stored size is larger than
+// theirs: a field not named, an empty value), or the version field is
+// missing (a hash that holds a named field but no version) or unreadable.
+// names must be distinct and hold no "" (the version field's name).
+func named(names, reply []string) (values [][]byte, version uint64, whole bool, err error) {
+	if len(reply) != 1+len(names) {
+		return nil, 0, false, fmt.Errorf("HMGET of %d fields returned %d values", 1+len(names), len(reply))
 	}
-	if values[0] == "" {
-		for _, v := range values[1:] {
+	if reply[0] == "" {
+		for _, v := range reply[1:] {
 			if v != "" {
-				return store.Record{}, true, nil
+				return nil, 0, true, nil
 			}
 		}
-		return store.Record{}, false, store.ErrNotFound
+		return nil, 0, false, store.ErrNotFound
 	}
-	version, size, ok := meta(values[0])
+	version, size, ok := meta(reply[0])
 	if !ok {
-		return store.Record{}, true, nil
+		return nil, 0, true, nil
 	}
-	fields := make(map[string][]byte, len(names))
-	n := 0
-	for i, v := range values[1:] {
+	values = make([][]byte, len(names))
+	for i, v := range reply[1:] {
 		if v == "" {
 			continue
 		}
-		name := names[i]
-		fields[name] = unsafe.Slice(unsafe.StringData(v), len(v)) // as in record
-		size -= len(name) + len(v)
-		n++
-		if name == "" || len(fields) != n { // "" is the version field; a repeated name
-			return store.Record{}, true, nil
-		}
+		values[i] = unsafe.Slice(unsafe.StringData(v), len(v)) // as in record
+		size -= len(names[i]) + len(v)
 	}
 	if size != 0 {
-		return store.Record{}, true, nil
+		return nil, 0, true, nil
 	}
-	return store.Record{Fields: fields, Version: version}, false, nil
+	return values, version, false, nil
+}
+
+// split divides rec into the values of names and the other fields.
+func split(names []string, rec store.Record) (values [][]byte, rest store.Record) {
+	values = make([][]byte, len(names))
+	for i, name := range names {
+		if v, ok := rec.Fields[name]; ok {
+			values[i] = v
+			if v == nil {
+				values[i] = []byte{} // stored, and empty
+			}
+		}
+	}
+	for _, name := range names {
+		delete(rec.Fields, name)
+	}
+	return values, rec
 }
 
 // meta reads the version field, "<version> <size>".

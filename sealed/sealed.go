@@ -203,16 +203,28 @@ func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
 	return s.openAll(id, r, err)
 }
 
-// LoadFields is Load through the inner store's LoadFields; see
-// store.FieldLoader. When the inner store has none, it returns an error
-// matching store.ErrUnsupported.
-func (s *Store) LoadFields(ctx context.Context, id string, names []string) (store.Record, error) {
+// LoadFields opens what the inner store's LoadFields read, as Load does;
+// see store.FieldLoader. When the inner store has none, it returns an
+// error matching store.ErrUnsupported.
+func (s *Store) LoadFields(ctx context.Context, id string, names []string) ([][]byte, store.Record, error) {
 	l, ok := s.inner.(store.FieldLoader)
 	if !ok {
-		return store.Record{}, fmt.Errorf("sealed: load %q: %w", id, store.ErrUnsupported)
+		return nil, store.Record{}, fmt.Errorf("sealed: load %q: %w", id, store.ErrUnsupported)
 	}
-	r, err := l.LoadFields(ctx, id, names)
-	return s.openAll(id, r, err)
+	values, rest, err := l.LoadFields(ctx, id, names)
+	if err != nil {
+		return nil, store.Record{}, err
+	}
+	plain := make([][]byte, len(values))
+	for i, v := range values {
+		if v != nil {
+			if plain[i], err = s.open(id, names[i], v); err != nil {
+				return nil, store.Record{}, err
+			}
+		}
+	}
+	rest, err = s.openAll(id, rest, nil)
+	return plain, rest, err
 }
 
 // openAll opens every field of r, read from the inner store with err.

@@ -29,9 +29,12 @@ type table struct {
 	fields []field
 	byName map[string]int // stored fields only: the names a record holds
 	names  []string       // every field's name, sorted (what a first render reports)
-	stored []string       // the names a record holds: the stored fields' and leaseField
-	cycles sync.Pool      // of *cycle, for the sockets' renders
-	seed   maphash.Seed   // of the digests of encodings
+	// The names a record holds, the stored fields' and leaseField, and the
+	// index in fields of each (-1: leaseField).
+	stored      []string
+	storedIndex []int
+	cycles      sync.Pool    // of *cycle, for the sockets' renders
+	seed        maphash.Seed // of the digests of encodings
 }
 
 // newTable reads T's top-level fields. A field is stored under its msgpack
@@ -76,6 +79,13 @@ func newTable(t reflect.Type) (*table, error) {
 	}
 	slices.Sort(tab.names)
 	tab.stored = append(slices.Sorted(maps.Keys(tab.byName)), leaseField)
+	for _, name := range tab.stored {
+		i, ok := tab.byName[name]
+		if !ok {
+			i = -1
+		}
+		tab.storedIndex = append(tab.storedIndex, i)
+	}
 	return tab, nil
 }
 

@@ -89,7 +89,7 @@ func (s *Socket[T]) Sync(ctx context.Context) (bool, error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound) && s.version == 0:
 		return false, nil // not created yet, by anyone
-	case err == nil && rec.Version == s.version:
+	case err == nil && rec.version == s.version:
 		return false, nil
 	case err == nil:
 		err = s.reload(rec)
@@ -102,7 +102,7 @@ func (s *Socket[T]) Sync(ctx context.Context) (bool, error) {
 
 // reload makes rec the socket's context, or leaves the socket as it was and
 // returns why not.
-func (s *Socket[T]) reload(rec store.Record) error {
+func (s *Socket[T]) reload(rec loaded) error {
 	prevState, prevFS, prevAssigned := s.state, slices.Clone(s.fs), slices.Clone(s.assigned)
 	prevVersion, prevRetire, prevReset, prevLease := s.version, s.retire, s.reset, s.lease
 	s.clearMarks()
@@ -121,19 +121,34 @@ func (s *Socket[T]) reload(rec store.Record) error {
 	return nil
 }
 
-// load reads the record under id, with the store's own bytes where the
-// store lends them (store.SharedLoader): restore decodes strings that share
-// the bytes they are read from, so a context restored from a store in
-// memory holds no second copy of them. A store that reads faster when told
-// the fields (store.FieldLoader) is told the context type's.
-func (t *table) load(ctx context.Context, st store.ContextStore, id string) (store.Record, error) {
-	if l, ok := store.As[store.SharedLoader](st); ok {
-		return l.LoadShared(ctx, id)
-	}
+// loaded is a record as the table's load reads it: its version, the values
+// of the table's stored names by position (when the store reads fields by
+// name) and its other fields by name.
+type loaded struct {
+	version uint64
+	named   [][]byte // named[i]: the value of table.stored[i], nil when missing
+	rest    map[string][]byte
+}
+
+// load reads the record under id. A store that reads faster when told the
+// fields (store.FieldLoader) is told the context type's. A store that lends
+// its bytes (store.SharedLoader) lends them: restore decodes strings that
+// share the bytes they are read from, so a context restored from a store in
+// memory holds no second copy of them.
+func (t *table) load(ctx context.Context, st store.ContextStore, id string) (loaded, error) {
+	var rec store.Record
+	var err error
 	if l, ok := store.As[store.FieldLoader](st); ok {
-		return l.LoadFields(ctx, id, t.stored)
+		var named [][]byte
+		named, rec, err = l.LoadFields(ctx, id, t.stored)
+		return loaded{rec.Version, named, rec.Fields}, err
 	}
-	return st.Load(ctx, id)
+	if l, ok := store.As[store.SharedLoader](st); ok {
+		rec, err = l.LoadShared(ctx, id)
+	} else {
+		rec, err = st.Load(ctx, id)
+	}
+	return loaded{version: rec.Version, rest: rec.Fields}, err
 }
 
 // restore decodes rec's fields into the context, whose stored fields hold
@@ -141,52 +156,78 @@ func (t *table) load(ctx context.Context, st store.ContextStore, id string) (sto
 // whose bytes no longer fit its type takes its initial value (named by
 // ResetFields), unless the Manager is Strict. On error the context may be
 // partly written.
-func (s *Socket[T]) restore(rec store.Record) error {
+func (s *Socket[T]) restore(rec loaded) error {
 	s.reset, s.retire, s.lease = nil, nil, claim{}
-	var convert []string // stored fields a migration converts
-	for name, b := range rec.Fields {
-		if name == leaseField {
-			s.readLease(b)
-			continue
+	var convert []storedField // fields a migration converts
+	for i, b := range rec.named {
+		if b != nil {
+			if err := s.restoreField(s.tab.storedIndex[i], s.tab.stored[i], b, &convert); err != nil {
+				return err
+			}
 		}
+	}
+	for name, b := range rec.rest {
 		i, known := s.tab.byName[name]
 		if !known {
-			if s.opts.migrations[name] != nil {
-				convert = append(convert, name)
-			}
-			if slices.Contains(s.opts.retired, name) {
-				s.retire = append(s.retire, name)
-			}
-			continue
+			i = -1
 		}
-		fv := s.rv.Field(i)
-		fv.SetZero() // the value is the stored one, whatever the field held
-		err := s.tab.fields[i].dec.DecodeShared(s.id, name, b, fv)
-		if err == nil {
-			s.fs[i].stored = s.tab.digest(b)
-			continue
-		}
-		if !errors.Is(err, store.ErrSchema) || s.opts.strict && s.opts.migrations[name] == nil {
+		if err := s.restoreField(i, name, b, &convert); err != nil {
 			return err
-		}
-		s.setInitial(i)
-		if s.opts.migrations[name] != nil {
-			convert = append(convert, name)
-			continue
-		}
-		s.reset = append(s.reset, name)
-		if l := s.opts.logger; l != nil {
-			l.Warn("socket: a stored field no longer fits the context type; it takes its initial value", "id", s.id, "field", name, "err", err)
 		}
 	}
 	slices.Sort(s.reset)
-	s.version = rec.Version
-	for _, name := range convert {
-		if err := s.migrate(name, rec.Fields[name]); err != nil {
+	s.version = rec.version
+	for _, f := range convert {
+		if err := s.migrate(f.name, f.b); err != nil {
 			return err
 		}
 	}
 	s.seenStored()
+	return nil
+}
+
+// storedField is a field's name and stored bytes.
+type storedField struct {
+	name string
+	b    []byte
+}
+
+// restoreField decodes the stored field name, the context's field i (-1:
+// none, or the lease), from b, or notes what becomes of it: a lease read, a
+// retired field to delete, a migration to run (in convert), a reset.
+func (s *Socket[T]) restoreField(i int, name string, b []byte, convert *[]storedField) error {
+	if name == leaseField {
+		s.readLease(b)
+		return nil
+	}
+	if i < 0 {
+		if s.opts.migrations[name] != nil {
+			*convert = append(*convert, storedField{name, b})
+		}
+		if slices.Contains(s.opts.retired, name) {
+			s.retire = append(s.retire, name)
+		}
+		return nil
+	}
+	fv := s.rv.Field(i)
+	fv.SetZero() // the value is the stored one, whatever the field held
+	err := s.tab.fields[i].dec.DecodeShared(s.id, name, b, fv)
+	if err == nil {
+		s.fs[i].stored = s.tab.digest(b)
+		return nil
+	}
+	if !errors.Is(err, store.ErrSchema) || s.opts.strict && s.opts.migrations[name] == nil {
+		return err
+	}
+	s.setInitial(i)
+	if s.opts.migrations[name] != nil {
+		*convert = append(*convert, storedField{name, b})
+		return nil
+	}
+	s.reset = append(s.reset, name)
+	if l := s.opts.logger; l != nil {
+		l.Warn("socket: a stored field no longer fits the context type; it takes its initial value", "id", s.id, "field", name, "err", err)
+	}
 	return nil
 }
 

@@ -183,15 +183,19 @@ type SharedLoader interface {
 }
 
 // FieldLoader is implemented by stores that read a record faster when told
-// which fields it holds (redisstore reads them by name: a reply of one value
-// per field instead of a name and a value), for readers that know what they
-// wrote (socket does: its context type's fields). Find it with As.
+// which fields it holds, for readers that know what they wrote (socket
+// does: its context type's fields). redisstore reads them by name: a reply
+// of one value per field instead of a name and a value, and no map to
+// build. Find it with As.
 type FieldLoader interface {
-	// LoadFields is Load, told the names of the fields the record is
-	// expected to hold: it returns what Load returns, every field the
-	// record holds, named or not. names is a hint, not a filter; a record
-	// that holds other fields than those named may cost a second read.
-	LoadFields(ctx context.Context, id string, names []string) (Record, error)
+	// LoadFields is Load for a reader that expects the record to hold the
+	// fields names: it returns the value of names[i] in values[i] (nil
+	// when the record lacks it; a stored empty value is empty, not nil),
+	// and the record's version and its other fields, if any, in rest.
+	// values and rest.Fields together hold what Load returns; rest.Fields
+	// holds no named field. The bytes belong to the caller. A record that
+	// holds fields not named may cost a second read.
+	LoadFields(ctx context.Context, id string, names []string) (values [][]byte, rest Record, err error)
 }
 
 // Record is what a store holds for one instance.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -215,12 +214,11 @@ func (p pretending) List(context.Context, string, int) ([]string, string, error)
 // named.
 type filtering struct{ store.ContextStore }
 
-func (f filtering) LoadFields(ctx context.Context, id string, names []string) (store.Record, error) {
+func (f filtering) LoadFields(ctx context.Context, id string, names []string) ([][]byte, store.Record, error) {
 	r, err := f.Load(ctx, id)
-	for name := range r.Fields {
-		if !slices.Contains(names, name) {
-			delete(r.Fields, name)
-		}
+	values := make([][]byte, len(names))
+	for i, name := range names {
+		values[i] = r.Fields[name]
 	}
-	return r, err
+	return values, store.Record{Version: r.Version}, err
 }

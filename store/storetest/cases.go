@@ -429,15 +429,16 @@ func lentBytes(t *testing.T, e *env) {
 }
 
 // namedFields checks a store.FieldLoader: whatever the names, LoadFields
-// returns what Load returns, the fields not named, empty values and the
-// version included, and a missing record is not found.
+// returns the value of each name by position and the other fields apart,
+// together what Load returns (empty values and the version included), and
+// a missing record is not found.
 func namedFields(t *testing.T, e *env) {
 	s := e.open(t)
 	l, ok := store.As[store.FieldLoader](s)
 	if !ok {
 		t.Skipf("%T loads no named fields (store.As[store.FieldLoader])", s)
 	}
-	_, err := l.LoadFields(ctx(), "r", []string{"a"})
+	_, _, err := l.LoadFields(ctx(), "r", []string{"a"})
 	wantErr(t, "LoadFields of a missing id", err, store.ErrNotFound)
 	names := [][]string{
 		nil,
@@ -460,19 +461,38 @@ func namedFields(t *testing.T, e *env) {
 		apply(t, s, "r", c)
 		want := load(t, s, "r")
 		for _, ns := range names {
-			got, err := l.LoadFields(ctx(), "r", ns)
+			values, rest, err := l.LoadFields(ctx(), "r", ns)
 			if err != nil {
 				t.Fatalf("LoadFields(%q) after %+v: %v", ns, c, err)
 			}
-			if got.Version != want.Version || !maps.EqualFunc(got.Fields, want.Fields, bytes.Equal) {
-				t.Fatalf("LoadFields(%q) = %s v%d, Load = %s v%d", ns, show(got.Fields), got.Version, show(want.Fields), want.Version)
+			if len(values) != len(ns) {
+				t.Fatalf("LoadFields(%q) returned %d values", ns, len(values))
+			}
+			got := maps.Clone(rest.Fields)
+			if got == nil {
+				got = map[string][]byte{}
+			}
+			for i, v := range values {
+				stored, held := want.Fields[ns[i]]
+				if held != (v != nil) || !bytes.Equal(v, stored) {
+					t.Fatalf("LoadFields(%q): value %d (%q) = %q, want %q (held: %v)", ns, i, ns[i], v, stored, held)
+				}
+				if _, twice := rest.Fields[ns[i]]; twice {
+					t.Fatalf("LoadFields(%q): rest holds the named field %q", ns, ns[i])
+				}
+				if v != nil {
+					got[ns[i]] = v
+				}
+			}
+			if rest.Version != want.Version || !maps.EqualFunc(got, want.Fields, bytes.Equal) {
+				t.Fatalf("LoadFields(%q) = %s v%d, Load = %s v%d", ns, show(got), rest.Version, show(want.Fields), want.Version)
 			}
 		}
 	}
 	if err := s.Delete(ctx(), "r"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = l.LoadFields(ctx(), "r", []string{"d"})
+	_, _, err = l.LoadFields(ctx(), "r", []string{"d"})
 	wantErr(t, "LoadFields of a deleted id", err, store.ErrNotFound)
 }
 
@@ -821,7 +841,7 @@ func wrapperCapabilities(t *testing.T, e *env) {
 		return err
 	})
 	offersAsInner(t, s, inner, "store.FieldLoader", func(l store.FieldLoader) error {
-		_, err := l.LoadFields(ctx(), "r", []string{"a"})
+		_, _, err := l.LoadFields(ctx(), "r", []string{"a"})
 		return err
 	})
 }
