@@ -50,7 +50,14 @@ func main() {
 // unit's values, one per round.
 type results map[string]map[string][]float64
 
-// parse reads go test -bench output.
+// perContender are the units a benchmark that times several contenders in
+// turns (BenchmarkMount) reports for each, as <contender>-<unit>.
+var perContender = []string{"ns/op", "B/op", "allocs/op"}
+
+// parse reads go test -bench output. A line with per-contender metrics
+// (Mount/redis/1KiB ... 91000 livectx-ns/op ...) becomes one benchmark per
+// contender (Mount/redis/1KiB/livectx with 91000 ns/op); the line's own
+// time, that of all its contenders, is dropped.
 func parse(r io.Reader) (results, string, error) {
 	res := results{}
 	cpu := "unknown CPU"
@@ -71,15 +78,34 @@ func parse(r io.Reader) (results, string, error) {
 				name = name[:i]
 			}
 		}
-		if res[name] == nil {
-			res[name] = map[string][]float64{}
-		}
+		values := map[string]map[string]float64{}
+		paired := false
 		for i := 2; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {
 				return nil, "", fmt.Errorf("%q: %w", line, err)
 			}
-			res[name][f[i+1]] = append(res[name][f[i+1]], v)
+			bench, unit := name, f[i+1]
+			for _, u := range perContender {
+				if c, ok := strings.CutSuffix(unit, "-"+u); ok {
+					bench, unit, paired = name+"/"+c, u, true
+				}
+			}
+			if values[bench] == nil {
+				values[bench] = map[string]float64{}
+			}
+			values[bench][unit] = v
+		}
+		if paired {
+			delete(values, name)
+		}
+		for bench, units := range values {
+			if res[bench] == nil {
+				res[bench] = map[string][]float64{}
+			}
+			for unit, v := range units {
+				res[bench][unit] = append(res[bench][unit], v)
+			}
 		}
 	}
 	return res, cpu, sc.Err()
