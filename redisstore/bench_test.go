@@ -391,15 +391,18 @@ func BenchmarkApplyScriptCache(b *testing.B) {
 	}
 }
 
-// BenchmarkLoad reads a record of 20 fields of 1 KiB each.
+// BenchmarkLoad reads a record of 20 fields of 1 KiB each: with Load
+// (HGETALL), with LoadFields told the 20 names (HMGET), and raw HGETALL.
 func BenchmarkLoad(b *testing.B) {
 	c, out, in := benchClient(b, redistest.Server(b).Options().Addr) // skips or fails as the tests do
 	ctx := context.Background()
 	s := newStore(b, c, store.WithTTL(benchTTL))
 	prefix := redistest.Prefix(b, c)
 	fields := map[string][]byte{}
+	var names []string
 	for i := range 20 {
-		fields[fmt.Sprint("field-", i)] = bytes.Repeat([]byte{byte('a' + i)}, 1024)
+		names = append(names, fmt.Sprint("field-", i))
+		fields[names[i]] = bytes.Repeat([]byte{byte('a' + i)}, 1024)
 	}
 	if _, err := s.Apply(ctx, "load", store.Change{Set: fields}); err != nil {
 		b.Fatal(err)
@@ -414,6 +417,17 @@ func BenchmarkLoad(b *testing.B) {
 					rec, err := s.Load(ctx, "load")
 					if err == nil && len(rec.Fields) != 20 {
 						err = fmt.Errorf("loaded %d fields", len(rec.Fields))
+					}
+					return err
+				})
+			})
+		})
+		b.Run(fmt.Sprintf("goroutines=%d/impl=livectx-fields", n), func(b *testing.B) {
+			wire(b, c, out, in, func() {
+				runGoroutines(b, n, func(int) error {
+					values, rest, err := s.LoadFields(ctx, "load", names)
+					if err == nil && (len(values) != 20 || values[19] == nil || len(rest.Fields) != 0) {
+						err = fmt.Errorf("loaded %d values and %d other fields", len(values), len(rest.Fields))
 					}
 					return err
 				})
