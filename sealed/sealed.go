@@ -200,7 +200,10 @@ func (s *Store) open(id, field string, sealed []byte) ([]byte, error) {
 // it, and no fields. Errors of the inner store are returned as they are.
 func (s *Store) Load(ctx context.Context, id string) (store.Record, error) {
 	r, err := s.inner.Load(ctx, id)
-	return s.openAll(id, r, err)
+	if err != nil {
+		return store.Record{}, err
+	}
+	return s.openAll(id, r)
 }
 
 // LoadFields opens what the inner store's LoadFields read, as Load does;
@@ -223,15 +226,12 @@ func (s *Store) LoadFields(ctx context.Context, id string, names []string) ([][]
 			}
 		}
 	}
-	rest, err = s.openAll(id, rest, nil)
+	rest, err = s.openAll(id, rest)
 	return plain, rest, err
 }
 
-// openAll opens every field of r, read from the inner store with err.
-func (s *Store) openAll(id string, r store.Record, err error) (store.Record, error) {
-	if err != nil {
-		return store.Record{}, err
-	}
+// openAll opens every field of r, read from the inner store.
+func (s *Store) openAll(id string, r store.Record) (store.Record, error) {
 	fields := make(map[string][]byte, len(r.Fields))
 	for name, v := range r.Fields {
 		plain, err := s.open(id, name, v)

@@ -80,13 +80,18 @@ func newTable(t reflect.Type) (*table, error) {
 	slices.Sort(tab.names)
 	tab.stored = append(slices.Sorted(maps.Keys(tab.byName)), leaseField)
 	for _, name := range tab.stored {
-		i, ok := tab.byName[name]
-		if !ok {
-			i = -1
-		}
-		tab.storedIndex = append(tab.storedIndex, i)
+		tab.storedIndex = append(tab.storedIndex, tab.index(name))
 	}
 	return tab, nil
+}
+
+// index returns the index in fields of the stored field name, or -1 when
+// the type stores no such field.
+func (t *table) index(name string) int {
+	if i, ok := t.byName[name]; ok {
+		return i
+	}
+	return -1
 }
 
 // Field is a typed handle on one top-level field of the context type T,

@@ -167,11 +167,7 @@ func (s *Socket[T]) restore(rec loaded) error {
 		}
 	}
 	for name, b := range rec.rest {
-		i, known := s.tab.byName[name]
-		if !known {
-			i = -1
-		}
-		if err := s.restoreField(i, name, b, &convert); err != nil {
+		if err := s.restoreField(s.tab.index(name), name, b, &convert); err != nil {
 			return err
 		}
 	}

@@ -135,10 +135,7 @@ func (r results) differs(a, b, unit string) string {
 	c := benchmath.AssumeNothing.Compare(
 		benchmath.NewSample(slices.Clone(r[a][unit]), t),
 		benchmath.NewSample(slices.Clone(r[b][unit]), t))
-	if c.P > c.Alpha {
-		return fmt.Sprintf("~ (p=%.2f)", c.P)
-	}
-	return fmt.Sprintf("p=%.3f", c.P)
+	return pValue(c.P)
 }
 
 // differsPaired is differs for a benchmark that times its contenders in
@@ -164,8 +161,13 @@ func (r results) differsPaired(a, b, unit string) string {
 		tail += c
 		c = c * float64(n-i) / float64(i+1)
 	}
-	p := min(1, 2*tail/math.Pow(2, float64(n)))
-	if n == 0 || p > 0.05 {
+	return pValue(min(1, 2*tail/math.Pow(2, float64(n))))
+}
+
+// pValue prints p, with "~" when it is above 0.05 (benchstat's alpha): a
+// difference within the noise of the run.
+func pValue(p float64) string {
+	if p > 0.05 {
 		return fmt.Sprintf("~ (p=%.2f)", p)
 	}
 	return fmt.Sprintf("p=%.3f", p)
