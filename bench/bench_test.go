@@ -22,8 +22,7 @@ func BenchmarkMount(b *testing.B) {
 		for _, sz := range sizes {
 			c := newCtx(sz.bytes)
 			b.Run(backend+"/"+sz.name, func(b *testing.B) {
-				var names []string
-				var rs []runner
+				var parts []part
 				for _, ct := range contenders() {
 					if ct.backend != backend {
 						continue
@@ -32,43 +31,54 @@ func BenchmarkMount(b *testing.B) {
 					if err := r.seed(context.Background(), "seeded", c); err != nil {
 						b.Fatal(err)
 					}
-					names, rs = append(names, ct.name), append(rs, r)
+					parts = append(parts, part{ct.name, func() error { _, err := r.mount(context.Background(), "seeded"); return err }})
 				}
-				spent := make([]time.Duration, len(rs))
-				for b.Loop() {
-					for _, i := range rand.Perm(len(rs)) {
-						start := time.Now()
-						mount(b, rs[i])
-						spent[i] += time.Since(start)
-					}
-				}
-				b.StopTimer()
-				for i, name := range names {
-					b.ReportMetric(float64(spent[i].Nanoseconds())/float64(b.N), name+"-ns/op")
-					allocs, bytes := allocsPerMount(b, rs[i])
-					b.ReportMetric(bytes, name+"-B/op")
-					b.ReportMetric(allocs, name+"-allocs/op")
-				}
+				inTurns(b, parts)
 			})
 		}
 	}
 }
 
-// mount mounts the context seeded in r.
-func mount(b *testing.B, r runner) {
-	if _, err := r.mount(context.Background(), "seeded"); err != nil {
-		b.Fatal(err)
+// A part is one thing BenchmarkMount or BenchmarkMountParts times.
+type part struct {
+	name string
+	run  func() error
+}
+
+// inTurns runs every part once per iteration, in a random order, timing
+// each on its own, then reports <part>-ns/op, and <part>-B/op and
+// <part>-allocs/op from an untimed pass of 20 runs.
+func inTurns(b *testing.B, parts []part) {
+	spent := make([]time.Duration, len(parts))
+	for b.Loop() {
+		for _, i := range rand.Perm(len(parts)) {
+			start := time.Now()
+			err := parts[i].run()
+			spent[i] += time.Since(start)
+			if err != nil {
+				b.Fatalf("%s: %v", parts[i].name, err)
+			}
+		}
+	}
+	b.StopTimer()
+	for i, p := range parts {
+		b.ReportMetric(float64(spent[i].Nanoseconds())/float64(b.N), p.name+"-ns/op")
+		allocs, bytes := allocsPer(b, p)
+		b.ReportMetric(bytes, p.name+"-B/op")
+		b.ReportMetric(allocs, p.name+"-allocs/op")
 	}
 }
 
-// allocsPerMount returns the allocations and bytes allocated by one mount
-// through r, averaged over 20.
-func allocsPerMount(b *testing.B, r runner) (allocs, bytes float64) {
+// allocsPer returns the allocations and bytes allocated by one run of p,
+// averaged over 20.
+func allocsPer(b *testing.B, p part) (allocs, bytes float64) {
 	const n = 20
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for range n {
-		mount(b, r)
+		if err := p.run(); err != nil {
+			b.Fatalf("%s: %v", p.name, err)
+		}
 	}
 	runtime.ReadMemStats(&after)
 	return float64(after.Mallocs-before.Mallocs) / n, float64(after.TotalAlloc-before.TotalAlloc) / n
