@@ -62,14 +62,9 @@ func BenchmarkMountParts(b *testing.B) {
 func seedParts(b *testing.B, rc *redis.Client, prefix string) (names []string, replies map[string][]byte) {
 	ctx := context.Background()
 	c := newCtx(1 << 10)
-	st, err := redisstore.New(rc, redisstore.WithPrefix(prefix), store.WithTTL(ttl))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st, p := sides(b, rc, prefix)
 	rec := &namesOf{ContextStore: st}
 	lx := newLivectx(rec)
-	p := &peer{blobs: fiberRedis{fiberredis.NewFromConnection(rc), prefix + "peer:"}}
 	if err := errors.Join(lx.seed(ctx, "seeded", c), p.seed(ctx, "seeded", c)); err != nil {
 		b.Fatal(err)
 	}
@@ -103,13 +98,8 @@ func seedParts(b *testing.B, rc *redis.Client, prefix string) (names []string, r
 // records seedParts stored under prefix.
 func mountParts(b *testing.B, rc *redis.Client, prefix string, names []string) []part {
 	ctx := context.Background()
-	st, err := redisstore.New(rc, redisstore.WithPrefix(prefix), store.WithTTL(ttl))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	st, p := sides(b, rc, prefix)
 	lx := newLivectx(st)
-	p := &peer{blobs: fiberRedis{fiberredis.NewFromConnection(rc), prefix + "peer:"}}
 	hmget := []any{"hmget", prefix + "seeded", ""}
 	for _, name := range names {
 		hmget = append(hmget, name)
@@ -121,6 +111,16 @@ func mountParts(b *testing.B, rc *redis.Client, prefix string, names []string) [
 		{"loadfields", func() error { _, _, err := st.LoadFields(ctx, "seeded", names); return err }},
 		{"livectx", func() error { _, err := lx.mount(ctx, "seeded"); return err }},
 	}
+}
+
+// sides returns livectx's Redis store and fiber-redis on rc, under prefix.
+func sides(b *testing.B, rc *redis.Client, prefix string) (*redisstore.Store, *peer) {
+	st, err := redisstore.New(rc, redisstore.WithPrefix(prefix), store.WithTTL(ttl))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st, &peer{blobs: fiberRedis{fiberredis.NewFromConnection(rc), prefix + "peer:"}}
 }
 
 // namesOf records the names of the last LoadFields.
