@@ -13,8 +13,9 @@ import (
 // and decode it. Every contender of a backend mounts in each iteration, in
 // a random order, and each mount is timed on its own: the contenders share
 // the same moments of a shared, noisy machine, so their ratio holds where
-// runs of one contender after another drift apart (a Redis mount at 1 KiB
-// moves by ±15% between such runs, hiding a 5% difference). Names:
+// runs of one contender after another drift apart (on 2026-11-30 a Redis
+// mount at 1 KiB moved by ±11% to ±23% between such rounds, while paired
+// mounts showed a 5-8% difference in every round; see bbde96d). Names:
 // Mount/<backend>/<size>, with a <contender>-ns/op metric per contender, and
 // <contender>-B/op and <contender>-allocs/op from an untimed pass.
 func BenchmarkMount(b *testing.B) {
